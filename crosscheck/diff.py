@@ -1,0 +1,127 @@
+"""Compare two lists of arrays with torch.testing.assert_close and say exactly where and how they differ."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """|got - want| <= atol + rtol*|want| elementwise, with atol = rtol * floor_scale * max|want| per tensor.
+
+    The floor keeps entries that are ~0 in a tensor of large values from failing on round-off alone.
+    """
+
+    rtol: float
+    floor_scale: float = 1.0
+
+    def atol(self, want: np.ndarray) -> float:
+        finite = np.abs(want[np.isfinite(want)])
+        return self.rtol * self.floor_scale * (float(finite.max()) if finite.size else 0.0)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    step: int | None = None
+    layer: int | None = None
+    param: str | None = None  # "weight", "bias", "output", "loss", "accuracy", ...
+    index: list[int] | None = None
+    ratio: float | None = None  # got / want, when the two differ by one constant factor
+    message: str = ""
+    got: float | None = None  # the candidate's value at index
+    want: float | None = None  # torch's value at index
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Label:
+    layer: int | None
+    param: str
+
+    def __str__(self) -> str:
+        if self.layer is None:
+            return self.param
+        return f"{'weights' if self.param == 'weight' else 'biases'}[{self.layer}]"
+
+
+def param_labels(n_params: int) -> list[Label]:
+    return [Label(i // 2, "weight" if i % 2 == 0 else "bias") for i in range(n_params)]
+
+
+def constant_ratio(got: np.ndarray, want: np.ndarray) -> float | None:
+    """got/want when it is one constant (to 1e-6) over every entry that is not ~0, else None."""
+    big = np.abs(want) > 1e-3 * np.max(np.abs(want), initial=0.0)
+    if big.sum() < 2 or not np.all(np.isfinite(got[big])):
+        return None
+    ratios = got[big] / want[big]
+    middle = float(np.median(ratios))
+    if middle == 0 or np.max(np.abs(ratios - middle)) > 1e-6 * abs(middle):
+        return None
+    return middle
+
+
+def _passes(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> bool:
+    try:
+        torch.testing.assert_close(torch.from_numpy(got), torch.from_numpy(want), rtol=rtol, atol=atol)
+    except AssertionError:
+        return False
+    return True
+
+
+def _as_float_array(value: Any) -> np.ndarray | None:
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: Sequence[Label], tol: Tolerance,
+            step: int | None = None, origin: str = "worst") -> CheckResult:
+    """One verdict over paired tensors; on failure, localise to one tensor and its worst entry.
+
+    origin="last" picks the failing tensor nearest the output (where a backprop error starts and flows down
+    from); "worst" picks the largest excess over tolerance.
+    """
+    if len(got) != len(want):
+        return CheckResult(name, False, step=step, message=f"expected {len(want)} arrays, got {len(got)}")
+    failures, worst_abs, worst_rel = [], 0.0, 0.0
+    for i, (g_raw, w, label) in enumerate(zip(got, want, labels)):
+        g = _as_float_array(g_raw)
+        if g is None or g.shape != w.shape:
+            found = type(g_raw).__name__ if g is None else f"shape {g.shape}"
+            return CheckResult(name, False, step=step, layer=label.layer, param=label.param,
+                               message=f"{label}: expected shape {w.shape}, got {found}")
+        g, w = np.atleast_1d(g), np.atleast_1d(np.asarray(w, dtype=np.float64))  # scalars get an index too
+        atol = tol.atol(w)
+        err = np.abs(g - w)
+        err = np.where(np.isnan(err) & ~(np.isnan(g) & np.isnan(w)), np.inf, np.nan_to_num(err, nan=0.0))
+        if err.size:
+            worst_abs = max(worst_abs, float(err.max()))
+            worst_rel = max(worst_rel, float(np.max(err / np.maximum(np.abs(w), atol or np.finfo(float).tiny))))
+        if not _passes(g, w, tol.rtol, atol):
+            excess = err / (atol + tol.rtol * np.abs(w) + np.finfo(float).tiny)
+            failures.append((i, label, g, w, float(np.max(excess)), excess))
+    if not failures:
+        return CheckResult(name, True, worst_abs, worst_rel, step=step, message=f"max abs err {worst_abs:.2e}")
+    i, label, g, w, _, excess = failures[-1] if origin == "last" else max(failures, key=lambda f: f[4])
+    index = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    ratio = constant_ratio(g, w)
+    others = [str(f[1]) for f in failures if f[1] != label]
+    message = f"{label} differs" + (f" at step {step}" if step is not None else "")
+    message += f"; worst at {list(map(int, index))}: got {g[index]:.6g}, torch {w[index]:.6g}"
+    if ratio is not None:
+        message += f"; got = {ratio:.6g} x torch everywhere"
+    if others:
+        message += f"; also differ: {', '.join(others)}"
+    abs_err = float(np.abs(g - w)[index])
+    return CheckResult(name, False, worst_abs, worst_rel, step, label.layer, label.param,
+                       [int(k) for k in index], ratio, message, float(g[index]), float(w[index]),
+                       extra={"failing": [str(f[1]) for f in failures], "abs_err_at_index": abs_err})

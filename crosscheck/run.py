@@ -1,0 +1,30 @@
+"""Run the checks for a task: the presets with the user's overrides, one progress bar, one report."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from tqdm.auto import tqdm
+
+from crosscheck.checks import Plan, run_checks
+from crosscheck.data import Dataset
+from crosscheck.report import Report
+from crosscheck.sides import NumpySide, Side
+from crosscheck.spec import Spec
+
+
+def steps_per_epoch(spec: Spec, data: Dataset) -> int:
+    return len(data.x_train) // spec.batch_size
+
+
+def run_task(task: str, specs: list[Spec], data: Dataset, plan: Plan,
+             make_candidate: Callable[..., Side] = NumpySide, show_progress: bool = True) -> Report:
+    report = Report(task, data_source=data.source)
+    total = sum(0 if s.only_softmax else steps_per_epoch(s, data) * s.epochs for s in specs)
+    with tqdm(total=total, desc=f"task {task}", unit="step", disable=not show_progress or total == 0,
+              leave=False) as bar:
+        for spec in specs:
+            key = spec.name if len(specs) == len({s.name for s in specs}) else f"{spec.name}@lr={spec.lr:g}"
+            bar.set_postfix_str(key)
+            report.results[key] = run_checks(spec, data, make_candidate, plan, progress=lambda: bar.update())
+    return report

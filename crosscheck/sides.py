@@ -1,0 +1,137 @@
+"""Adapters that let the harness drive either implementation through one small interface.
+
+A side holds parameters in the lab's layout ([W0 (n_in, n_out), b0, ...]) and its own optimizer state; the
+harness feeds both sides the same Batch and compares what comes back. Adapters translate, they never compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+import numpy_mlp
+import numpy_mlp.augment
+import torch_ref
+import torch_ref.augment
+from crosscheck.spec import Spec
+
+
+@dataclass
+class Batch:
+    """One training step's inputs, with the randomness drawn once by the harness and given to both sides."""
+
+    x: np.ndarray
+    y: np.ndarray
+    seed: int = 0  # torch's generator is seeded with this before a training forward (nn.Dropout draws from it)
+    masks: list[np.ndarray] | None = None  # the same dropout noise, for sides that take masks
+    angles: np.ndarray | None = None  # augmentation parameters per image, applied by each side's own library
+    shifts: np.ndarray | None = None
+
+
+class Side(Protocol):
+    label: str
+
+    def params(self) -> list[np.ndarray]: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float | None, list[np.ndarray]]: ...
+
+    def step(self, batch: Batch) -> float | None: ...
+
+
+def _decays(spec: Spec, n_params: int) -> dict:
+    """weight_decay per parameter for the NumPy optimizers: biases get 0 unless the spec decays them."""
+    hparams = dict(spec.hparams)
+    if "weight_decay" in hparams:
+        wd = hparams["weight_decay"]
+        hparams["weight_decay"] = [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(n_params)]
+    return hparams
+
+
+class NumpySide:
+    label = "numpy"
+
+    def __init__(self, spec: Spec, init: list[np.ndarray]):
+        self.spec = spec
+        self.mlp = numpy_mlp.MLP(spec.layers, spec.hidden_activation, spec.head, spec.dropout)
+        self._params = [p.copy() for p in init]
+        self.optimizer = numpy_mlp.OPTIMIZERS[spec.optimizer](lr=spec.lr, **_decays(spec, len(init)))
+        self.state = self.optimizer.init(self._params)
+
+    def params(self) -> list[np.ndarray]:
+        return self._params
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.mlp.predict(self._params, x)
+
+    def _inputs(self, batch: Batch) -> np.ndarray:
+        if batch.angles is None:
+            return batch.x
+        return numpy_mlp.augment.affine(batch.x, batch.angles, batch.shifts)
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, list[np.ndarray]]:
+        return self.mlp.loss_and_grads(self._params, self._inputs(batch), batch.y, batch.masks)
+
+    def loss_fn(self, params: list[np.ndarray], batch: Batch) -> float:
+        """The loss at arbitrary parameters, for finite differences."""
+        return self.mlp.loss(self.mlp.forward(params, self._inputs(batch), batch.masks), batch.y)
+
+    def step(self, batch: Batch) -> float:
+        loss, grads = self.loss_and_grads(batch)
+        updates, self.state = self.optimizer.update(grads, self.state, self._params)
+        self._params = numpy_mlp.optim.apply_updates(self._params, updates)
+        return loss
+
+
+class TorchSide:
+    label = "torch"
+
+    def __init__(self, spec: Spec, init: list[np.ndarray], dtype: torch.dtype = torch.float64):
+        self.spec = spec
+        self.model = torch_ref.build(spec.layers, spec.hidden_activation, spec.head, spec.dropout, dtype)
+        torch_ref.load_lab_params(self.model, [torch.from_numpy(p) for p in init])
+        self.optimizer = torch_ref.make_optimizer(spec.optimizer, self.model, spec.lr, spec.decay_biases,
+                                                  **spec.hparams)
+        self.dtype = dtype
+
+    def params(self) -> list[np.ndarray]:
+        return [t.numpy() for t in torch_ref.params_lab_layout(self.model)]
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.dtype)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        with torch.no_grad():
+            out = torch_ref.probabilities(self.model(self._tensor(x)), self.spec.head)
+        return out.double().numpy()
+
+    def inputs(self, batch: Batch) -> torch.Tensor:
+        """The batch as torch sees it: augmented by torchvision when the batch carries augmentation parameters."""
+        x = self._tensor(batch.x)
+        return x if batch.angles is None else torch_ref.augment.affine(x, batch.angles, batch.shifts)
+
+    def dropout_noise(self, batch: int, seed: int) -> list[np.ndarray]:
+        return [t.double().numpy() for t in torch_ref.model.dropout_noise(self.model, batch, seed)]
+
+    def _backward(self, batch: Batch) -> float:
+        self.model.train()
+        self.optimizer.zero_grad()
+        x = self.inputs(batch)
+        torch.manual_seed(batch.seed)
+        loss = torch_ref.loss(self.model(x), self._tensor(batch.y), self.spec.head)
+        loss.backward()
+        return loss.item()
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, list[np.ndarray]]:
+        loss = self._backward(batch)
+        return loss, [g.double().numpy() for g in torch_ref.grads_lab_layout(self.model)]
+
+    def step(self, batch: Batch) -> float:
+        loss = self._backward(batch)
+        self.optimizer.step()
+        return loss
