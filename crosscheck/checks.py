@@ -43,6 +43,22 @@ class Plan:
     eval_samples: int | None = None  # None: the whole test split
 
 
+@dataclass
+class Evidence:
+    """What a diagnosis may look at: the inputs both sides saw and what each computed, step by step."""
+
+    spec: Spec
+    init: list[np.ndarray]
+    x_eval: np.ndarray
+    out_candidate: np.ndarray | None = None
+    out_torch: np.ndarray | None = None
+    batches: list[Batch] = field(default_factory=list)  # the lockstep batches, in order
+    grads_candidate: list[list[np.ndarray]] = field(default_factory=list)  # per lockstep step
+    grads_torch: list[list[np.ndarray]] = field(default_factory=list)
+    params_candidate: list[list[np.ndarray]] = field(default_factory=list)  # after each lockstep step
+    params_torch: list[list[np.ndarray]] = field(default_factory=list)
+
+
 def initial_params(spec: Spec) -> list[np.ndarray]:
     """The spec's initial weights (N(0,1), as the lab draws them), given to every side."""
     mlp = numpy_mlp.MLP(spec.layers, spec.hidden_activation, spec.head, spec.dropout)
@@ -92,17 +108,22 @@ def _evaluate(side: Side, x: np.ndarray) -> np.ndarray:
     return np.asarray(side.predict(x), dtype=np.float64)
 
 
+Diagnose = Callable[[CheckResult, Evidence], "str | None"]
+
+
 def run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[np.ndarray]], Side] = NumpySide,
-               plan: Plan | None = None, progress: Callable | None = None) -> list[CheckResult]:
-    """Every check for one spec; a candidate that crashes or diverges gives failing results, not exceptions."""
+               plan: Plan | None = None, progress: Callable | None = None,
+               diagnose: Diagnose | None = None) -> list[CheckResult]:
+    """Every check for one spec; the first failure gets a hint from `diagnose` when one is given."""
     plan = plan or Plan()
     if spec.only_softmax:
         return [check_softmax(numpy_mlp.softmax)]
     init = initial_params(spec)
     ref, cand = TorchSide(spec, init), make_candidate(spec, init)
     x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
+    evidence = Evidence(spec, init, x_eval, _evaluate(cand, x_eval), _evaluate(ref, x_eval))
     labels = param_labels(len(init))
-    results = [compare("forward", [_evaluate(cand, x_eval)], [_evaluate(ref, x_eval)], [Label(None, "output")],
+    results = [compare("forward", [evidence.out_candidate], [evidence.out_torch], [Label(None, "output")],
                        TOL["forward"])]
     first = next(epoch_batches(spec, data, 0, ref))
     (loss_c, grads_c), (loss_r, grads_r) = cand.loss_and_grads(first), ref.loss_and_grads(first)
@@ -111,21 +132,25 @@ def run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[n
     results.append(compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=0, origin="last"))
     if hasattr(cand, "loss_fn"):
         results.append(finite_differences(cand, first, grads_c, plan.fd_coords, np.random.default_rng(spec.seed)))
-    results += lockstep_and_curves(spec, data, cand, ref, plan, x_eval, labels, progress)
+    results += lockstep_and_curves(spec, data, cand, ref, plan, evidence, labels, progress)
+    failed = next((r for r in results if not r.passed), None)
+    if failed is not None and diagnose is not None:
+        failed.extra["hint"] = diagnose(failed, evidence)
     return results
 
 
-def lockstep_and_curves(spec: Spec, data: Dataset, cand: Side, ref: TorchSide, plan: Plan, x_eval: np.ndarray,
+def lockstep_and_curves(spec: Spec, data: Dataset, cand: Side, ref: TorchSide, plan: Plan, evidence: Evidence,
                         labels: list[Label], progress: Callable | None) -> list[CheckResult]:
     """Train both sides from the same init on the same batches; compare each of the first steps, then curves."""
     step, update_result, curve = 0, None, {"numpy": [], "torch": [], "loss_numpy": [], "loss_torch": []}
     worst = {"gradients": 0.0, "updates": 0.0}
+    x_eval = evidence.x_eval
     eval_labels = data.labels_test[: len(x_eval)]
     for epoch in range(spec.epochs):
         losses_c, losses_r = [], []
         for batch in epoch_batches(spec, data, epoch, ref):
             if step < plan.steps and update_result is None:
-                update_result = _lockstep_step(cand, ref, batch, labels, step)
+                update_result = _lockstep_step(cand, ref, batch, labels, step, evidence)
                 losses_c.append(update_result.extra.pop("loss_candidate"))
                 losses_r.append(update_result.extra.pop("loss_torch"))
                 if update_result.passed:
@@ -149,11 +174,16 @@ def lockstep_and_curves(spec: Spec, data: Dataset, cand: Side, ref: TorchSide, p
     return [update_result, curves_result(curve)]
 
 
-def _lockstep_step(cand: Side, ref: TorchSide, batch: Batch, labels: list[Label], step: int) -> CheckResult:
+def _lockstep_step(cand: Side, ref: TorchSide, batch: Batch, labels: list[Label], step: int,
+                   evidence: Evidence) -> CheckResult:
     """One step of both sides: gradients before it, parameters after it; the first failure is the result."""
     (loss_c, grads_c), (loss_r, grads_r) = cand.loss_and_grads(batch), ref.loss_and_grads(batch)
     result = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=step, origin="last")
     cand.step(batch), ref.step(batch)
+    evidence.batches.append(batch)
+    evidence.grads_candidate.append(grads_c), evidence.grads_torch.append(grads_r)
+    evidence.params_candidate.append([np.array(p, dtype=np.float64) for p in cand.params()])
+    evidence.params_torch.append(ref.params())
     if result.passed:
         grad_err = result.max_abs_err
         result = compare("updates", cand.params(), ref.params(), labels, TOL["updates"], step=step)
