@@ -20,7 +20,7 @@ def steps_per_epoch(spec: Spec, data: Dataset) -> int:
 def run_task(task: str, specs: list[Spec], data: Dataset, plan: Plan,
              make_candidate: Callable[..., Side] = NumpySide, show_progress: bool = True) -> Report:
     report = Report(task, data_source=data.source)
-    total = sum(0 if s.only_softmax else steps_per_epoch(s, data) * s.epochs for s in specs)
+    total = sum(0 if s.only_softmax else 2 * steps_per_epoch(s, data) * s.epochs for s in specs)  # both sides
     with tqdm(total=total, desc=f"task {task}", unit="step", disable=not show_progress or total == 0,
               leave=False) as bar:
         for spec in specs:

@@ -36,6 +36,8 @@ class Side(Protocol):
 
     def params(self) -> list[np.ndarray]: ...
 
+    def set_params(self, params: list[np.ndarray]) -> None: ...
+
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
     def loss_and_grads(self, batch: Batch) -> tuple[float | None, list[np.ndarray]]: ...
@@ -64,6 +66,9 @@ class NumpySide:
 
     def params(self) -> list[np.ndarray]:
         return self._params
+
+    def set_params(self, params: list[np.ndarray]) -> None:
+        self._params = [p.copy() for p in params]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.mlp.predict(self._params, x)
@@ -99,7 +104,10 @@ class TorchSide:
         self.dtype = dtype
 
     def params(self) -> list[np.ndarray]:
-        return [t.numpy() for t in torch_ref.params_lab_layout(self.model)]
+        return [t.double().numpy() for t in torch_ref.params_lab_layout(self.model)]
+
+    def set_params(self, params: list[np.ndarray]) -> None:
+        torch_ref.load_lab_params(self.model, [torch.from_numpy(p) for p in params])
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).to(self.dtype)
@@ -122,7 +130,8 @@ class TorchSide:
         self.model.train()
         self.optimizer.zero_grad()
         x = self.inputs(batch)
-        torch.manual_seed(batch.seed)
+        if self.spec.dropout:  # seeding costs ~1 ms (torch records a stack for CUDA's lazy init): only when used
+            torch.manual_seed(batch.seed)
         loss = torch_ref.loss(self.model(x), self._tensor(batch.y), self.spec.head)
         loss.backward()
         return loss.item()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+# "softmax" as a hidden activation is never a preset: crosscheck.diagnose builds it to recognise that slip.
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "softmax": lambda: nn.Softmax(dim=-1)}
 
 
 def build(layers: tuple[int, ...], hidden_activation: str = "sigmoid", head: str = "mse", dropout: float = 0.0,

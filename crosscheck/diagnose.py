@@ -1,0 +1,569 @@
+"""A hint for the first failing check: which line of the student's code to look at, and why.
+
+`diagnose(result, evidence)` tries small hypotheses in order, the ones for the failing check first; the first one
+the evidence confirms gives the hint, else a neutral hint says what is known. A hypothesis may only
+
+* compare recorded arrays (the candidate's against torch's, e.g. a constant ratio, a tensor that did not move), or
+* run torch itself in another configuration, spec.replace(...) driven by the real TorchSide (torch.nn / torch.optim)
+  from the same initial parameters over the recorded batches, and see whether the candidate matches it exactly.
+
+Nothing here re-implements either side: no optimizer or backward formula is written in this file.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+import torch_ref
+from crosscheck.checks import TOL, Evidence
+from crosscheck.diff import CheckResult, Label, Tolerance, compare, constant_ratio, param_labels
+from crosscheck.sides import TorchSide
+from crosscheck.spec import Spec
+
+Hypothesis = Callable[[CheckResult, Evidence], "str | None"]
+
+HEADS = {"mse": "sigmoid + MSE", "ce": "softmax + cross-entropy"}
+EXP_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # ~709.78: exp of anything larger is inf in float64
+
+
+def diagnose(result: CheckResult, evidence: Evidence | None) -> str | None:
+    """One or two sentences for a student, drawn from the evidence; None when the check passed."""
+    if result.passed:
+        return None
+    for hypothesis in HYPOTHESES.get(result.name, []) + [neutral]:
+        try:
+            hint = hypothesis(result, evidence)
+        except Exception:  # noqa: BLE001 - a hypothesis the evidence cannot feed (missing step, odd shapes) is silent
+            hint = None
+        if hint:
+            return hint
+    return None
+
+
+# --- shared helpers -----------------------------------------------------------------------------------------------
+
+def _label(result: CheckResult) -> str:
+    return str(Label(result.layer, result.param or "?"))
+
+
+def _near(value: float | None, target: float, rel: float = 1e-6) -> bool:
+    return value is not None and abs(value - target) <= rel * abs(target)
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _per_tensor(name: str, got: list, want: list, tol: Tolerance) -> list[CheckResult]:
+    """compare() on each tensor alone: its own verdict and constant ratio."""
+    return [compare(name, [g], [w], [label], tol) for g, w, label in zip(got, want, param_labels(len(want)))]
+
+
+def _matches(got: list, want: list, tol: Tolerance) -> bool:
+    return compare("variant", got, want, param_labels(len(want)), tol).passed
+
+
+def _params_before(evidence: Evidence, step: int, side: str = "candidate") -> list[np.ndarray]:
+    """Parameters going into a lockstep step (the steps before it matched, so both sides had these)."""
+    history = evidence.params_candidate if side == "candidate" else evidence.params_torch
+    return evidence.init if step == 0 else history[step - 1]
+
+
+def _deltas(evidence: Evidence, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Δp = p_after − p_before at a lockstep step, candidate's and torch's."""
+    cand = [np.asarray(a, dtype=np.float64) - b
+            for a, b in zip(evidence.params_candidate[step], _params_before(evidence, step))]
+    ref = [a - b for a, b in zip(evidence.params_torch[step], _params_before(evidence, step, "torch"))]
+    return cand, ref
+
+
+def replay(evidence: Evidence, variant: Spec, steps: int, init: list[np.ndarray] | None = None) -> list[list]:
+    """Parameters after each of the first `steps` recorded lockstep batches, trained by torch configured as `variant`."""
+    side = TorchSide(variant, evidence.init if init is None else init)
+    history = []
+    for batch in evidence.batches[:steps]:
+        side.step(batch)
+        history.append(side.params())
+    return history
+
+
+def _replay_matches(evidence: Evidence, variant: Spec, upto: int) -> bool:
+    """Does the candidate's recorded trajectory, steps 0..upto, equal torch's trained as `variant`?"""
+    try:
+        history = replay(evidence, variant, upto + 1)
+    except (ValueError, TypeError):  # a configuration torch rejects is not a candidate explanation
+        return False
+    got = evidence.params_candidate[: upto + 1]
+    return len(history) == len(got) == upto + 1 and all(
+        _matches(g, w, TOL["updates"]) for g, w in zip(got, history))
+
+
+def _torch_predict(evidence: Evidence, variant: Spec, init: list[np.ndarray] | None = None) -> np.ndarray:
+    return TorchSide(variant, evidence.init if init is None else init).predict(evidence.x_eval)
+
+
+def _hidden_scaled(spec: Spec, params: list[np.ndarray], factor: float) -> list[np.ndarray]:
+    """The same network with every hidden activation multiplied by `factor`, written as the weights that read them
+    (h·f @ W = h @ f·W): lets torch itself compute "dropout scaled by (1−p) somewhere it should not be"."""
+    return [p * factor if i >= 2 and i % 2 == 0 else p for i, p in enumerate(params)]
+
+
+# --- forward: the outputs at the initial parameters ---------------------------------------------------------------
+
+def softmax_overflow(result: CheckResult, ev: Evidence) -> str | None:
+    """NaN/inf where torch is finite, in rows whose logits are beyond exp's float64 range."""
+    bad = ~np.all(np.isfinite(ev.out_candidate), axis=1) & np.all(np.isfinite(ev.out_torch), axis=1)
+    if not bad.any():
+        return None
+    logits_side = TorchSide(ev.spec.replace(head="ce"), ev.init)  # the ce head's network ends in raw logits
+    logits_side.model.eval()
+    with torch.no_grad():
+        logits = logits_side.model(torch.from_numpy(ev.x_eval)).numpy()
+    top = np.max(logits[bad], axis=1)
+    if not np.all((top > EXP_OVERFLOW) | (top < -745.0)):
+        return (f"{int(bad.sum())} output rows are NaN/inf where torch's are finite, but their logits are in exp's "
+                f"range: look for a division by zero or log(0) in the forward pass.")
+    return (f"{int(bad.sum())} output rows are NaN/inf where torch's are finite, and exactly those rows have logits up "
+            f"to {np.max(np.abs(top)):.3g}: exp overflows float64 beyond ~709. Subtract each row's max before exp "
+            f"(stable softmax); the shift cancels in the ratio.")
+
+
+def other_architecture(result: CheckResult, ev: Evidence) -> str | None:
+    """The outputs equal torch's with the other output head and/or another hidden activation."""
+    spec = ev.spec
+    heads = [spec.head] + [h for h in HEADS if h != spec.head]
+    hiddens = [spec.hidden_activation] + [a for a in torch_ref.model.ACTIVATIONS if a != spec.hidden_activation]
+    variants = [(h, a) for a in hiddens for h in heads if (h, a) != (spec.head, spec.hidden_activation)]
+    for head, hidden in variants:
+        if not _matches([ev.out_candidate], [_torch_predict(ev, spec.replace(head=head, hidden_activation=hidden))],
+                        TOL["forward"]):
+            continue
+        parts = []
+        if hidden == "softmax":
+            parts.append(f"your outputs equal torch's with nn.Softmax as the hidden activation: softmax belongs only "
+                         f"at the output (it turns a layer into a distribution); use {spec.hidden_activation} in the "
+                         f"hidden layers.")
+        elif hidden != spec.hidden_activation:
+            parts.append(f"your outputs equal torch's with {hidden} hidden layers; the '{spec.name}' preset uses "
+                         f"{spec.hidden_activation}.")
+        if head != spec.head:
+            sums = "don't sum to 1" if head == "mse" else "sum to 1"
+            parts.append(f"Your network ends in {HEADS[head]} (your rows {sums} and equal torch's {HEADS[head]} "
+                         f"outputs); the '{spec.name}' preset assumes {HEADS[spec.head]}; rerun with --head {head} "
+                         f"to check your optimizer.")
+        return " ".join(parts)
+    return None
+
+
+def dropout_scaled_at_eval(result: CheckResult, ev: Evidence) -> str | None:
+    """Evaluation outputs equal torch's with hidden activations scaled by (1−p): "classic" dropout."""
+    p = ev.spec.dropout
+    if not p:
+        return None
+    scaled = _torch_predict(ev, ev.spec, _hidden_scaled(ev.spec, ev.init, 1 - p))
+    if not _matches([ev.out_candidate], [scaled], TOL["forward"]):
+        return None
+    return (f"your evaluation outputs equal torch's with every hidden activation scaled by 1−p = {_g(1 - p)}: that is "
+            f"'classic' dropout (scale at evaluation). Torch and the lab use inverted dropout: scale the kept units by "
+            f"1/(1−p) during training and leave evaluation untouched.")
+
+
+def dropout_active_at_eval(result: CheckResult, ev: Evidence) -> str | None:
+    """Outputs off by about as much as torch's own training-mode (dropout on) outputs, while training steps agree."""
+    p = ev.spec.dropout
+    if not p or not ev.grads_candidate or not np.all(np.isfinite(ev.out_candidate)):
+        return None
+    if not _matches(ev.grads_candidate[0], ev.grads_torch[0], TOL["gradients"]):
+        return None
+    side = TorchSide(ev.spec, ev.init)
+    side.model.train()
+    torch.manual_seed(ev.spec.seed)
+    with torch.no_grad():
+        train_mode = torch_ref.probabilities(side.model(torch.from_numpy(ev.x_eval)), ev.spec.head).numpy()
+    yours = np.median(np.abs(ev.out_candidate - ev.out_torch).sum(axis=1))
+    dropout_sized = np.median(np.abs(train_mode - ev.out_torch).sum(axis=1))
+    if not dropout_sized / 3 <= yours <= 3 * dropout_sized:
+        return None
+    return (f"your training steps agree with torch's but your evaluation outputs are off by about as much as dropout "
+            f"moves them (median row |Δ| {yours:.3g}, torch in training mode {dropout_sized:.3g}): dropout is still "
+            f"active at evaluation; apply it only in training (torch's model.eval() turns it off).")
+
+
+# --- loss and gradients on a batch ---------------------------------------------------------------------------------
+
+def loss_factor(result: CheckResult, ev: Evidence) -> str | None:
+    """The reported loss is a telling constant times torch's."""
+    if result.got is None or not result.want or not np.isfinite(result.got):
+        return None
+    ratio, batch, classes = result.got / result.want, len(ev.batches[0].y), ev.spec.layers[-1]
+    meanings = [(batch, f"B = {batch}: the loss is summed over the batch instead of averaged")]
+    meanings.append((1 / batch, f"1/B: the loss is divided by the batch size twice"))
+    if ev.spec.head == "mse":
+        meanings += [(2.0, "2: the squared error lacks the 1/2 (the lab's loss is sum((a − y)²)/(2B))"),
+                     (2 / classes, f"2/{classes}: it is the mean over all B·{classes} entries (nn.MSELoss's default) "
+                                   f"instead of sum((a − y)²)/(2B)")]
+    else:
+        meanings.append((1 / classes, f"1/{classes}: the cross-entropy is also averaged over the classes; sum over "
+                                      f"classes, average over samples"))
+    for factor, meaning in meanings:
+        if _near(ratio, factor, 1e-9):
+            return f"your loss is exactly {_g(ratio)} × torch's, i.e. {meaning}."
+    return None
+
+
+def dropout_not_rescaled(result: CheckResult, ev: Evidence) -> str | None:
+    """Training-mode loss or gradients equal torch's with the kept units left at 1 instead of 1/(1−p)."""
+    p = ev.spec.dropout
+    if not p:
+        return None
+    step = result.step or 0
+    variant = TorchSide(ev.spec, _hidden_scaled(ev.spec, _params_before(ev, step), 1 - p))
+    loss, grads = variant.loss_and_grads(ev.batches[step])
+    if result.name == "loss":
+        match = _near(result.got, loss, TOL["loss"].rtol * 10)
+    else:  # the candidate's weights after a hidden layer are the variant's divided by (1−p): chain rule, d/dW = (1−p)·d/dW'
+        match = _matches(ev.grads_candidate[step], _hidden_scaled(ev.spec, grads, 1 - p), TOL["gradients"])
+    if not match:
+        return None
+    return (f"with dropout on, your training forward equals torch's with every hidden activation scaled by 1−p = "
+            f"{_g(1 - p)}: the kept units are not rescaled by 1/(1−p). Use inverted dropout, a * mask / (1 − p), "
+            f"as torch and the lab do (evaluation then needs no scaling).")
+
+
+def gradient_shape(result: CheckResult, ev: Evidence) -> str | None:
+    if "expected shape" not in result.message:
+        return None
+    step = result.step or 0
+    i = 2 * result.layer + (result.param == "bias")
+    got = np.shape(ev.grads_candidate[step][i])
+    want = ev.grads_torch[step][i].shape
+    batch, label = len(ev.batches[step].y), _label(result)
+    if result.param == "weight" and got == want[::-1]:
+        return (f"the gradient of {label} has shape {got}, the transpose of the weights' {want}: in the lab's layout "
+                f"(n_in, n_out) it is layer_input.T @ delta, not delta.T @ layer_input.")
+    if result.param == "bias" and got == (batch, *want):
+        return (f"the gradient of {label} has shape {got}, one row per sample: sum delta over the batch axis, "
+                f"np.sum(delta, axis=0).")
+    if result.param == "bias" and got == (batch,):
+        return (f"the gradient of {label} has shape {got}: delta is summed over the units (axis=1) instead of over "
+                f"the batch; use np.sum(delta, axis=0).")
+    if got == (1, *want):
+        return f"the gradient of {label} has shape {got}: drop keepdims=True so it matches the parameter's {want}."
+    return None
+
+
+def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
+    """Every gradient tensor is the same constant times torch's: the factor entered at the output error."""
+    step = result.step or 0
+    checks = _per_tensor("gradients", ev.grads_candidate[step], ev.grads_torch[step], TOL["gradients"])
+    ratios = [c.ratio for c in checks]
+    if any(c.passed or c.ratio is None for c in checks) or not all(_near(r, ratios[0]) for r in ratios):
+        return None
+    r, batch = ratios[0], len(ev.batches[step].y)
+    error = "a − y" if ev.spec.head == "mse" else "p − y"
+    why = {
+        batch: f"= the batch size: the gradient is summed over the batch instead of averaged; divide the output "
+               f"error by len(y) once",
+        1 / batch: f"= 1/batch size: the batch average is taken twice ({error} is divided by len(y) once only)",
+        -1.0: f"the sign of the output error is flipped: use {error}, not {error[-1]} − {error[0]}",
+    }
+    if ev.spec.head == "mse":
+        why[2.0] = "the derivative of (a − y)² without the 1/2: the lab's loss is sum((a − y)²)/(2B), whose " \
+                   "derivative is (a − y)/B"
+    for factor, meaning in why.items():
+        if _near(r, factor):
+            return f"every gradient is exactly {_g(r)} × torch's, in every layer: {meaning}."
+    return (f"every gradient is exactly {_g(r)} × torch's, in every layer: backprop is linear in the output error, so "
+            f"the factor is in the error at the output ({error})/B; look for an extra constant there.")
+
+
+def _failing(result: CheckResult, ev: Evidence) -> tuple[int, list[CheckResult]] | None:
+    step = result.step or 0
+    if step >= len(ev.grads_candidate):
+        return None
+    return step, _per_tensor("gradients", ev.grads_candidate[step], ev.grads_torch[step], TOL["gradients"])
+
+
+def confined_to_one_kind(result: CheckResult, ev: Evidence) -> str | None:
+    """Only bias gradients fail (weights pass, so delta is right) or only weight gradients."""
+    step, checks = _failing(result, ev)
+    failing = [c for c in checks if not c.passed]
+    kinds = {c.param for c in failing}
+    if len(kinds) != 1:
+        return None
+    names = ", ".join(_label(c) for c in failing)
+    ratios = [c.ratio for c in failing]
+    same = ratios[0] is not None and all(_near(r, ratios[0]) for r in ratios)
+    batch = len(ev.batches[step].y)
+    if kinds == {"bias"}:
+        if same and _near(ratios[0], 1 / batch):
+            return (f"only the bias gradients differ ({names}), each 1/B = {_g(ratios[0])} × torch's: the bias gradient "
+                    f"is averaged over the batch, but delta already carries the 1/B; sum it, np.sum(delta, axis=0).")
+        factor = f" ({_g(ratios[0])} × torch's)" if same else ""
+        return (f"only the bias gradients differ ({names}){factor} while every weight gradient matches, so delta is "
+                f"right: the bias gradient is delta summed over the batch axis, np.sum(delta, axis=0).")
+    factor = f" ({_g(ratios[0])} × torch's)" if same else ""
+    return (f"only the weight gradients differ ({names}){factor} while every bias gradient matches, so delta is "
+            f"right: the weight gradient is layer_input.T @ delta, with each layer's input activation.")
+
+
+def fan_factor(result: CheckResult, ev: Evidence) -> str | None:
+    """A single gradient tensor off by exactly its layer's fan-in or fan-out (or one over it)."""
+    step, checks = _failing(result, ev)
+    failing = [c for c in checks if not c.passed]
+    if len(failing) != 1 or failing[0].ratio is None:
+        return None
+    c = failing[0]
+    n_in, n_out = ev.spec.layers[c.layer], ev.spec.layers[c.layer + 1]
+    for size, what in ((n_in, "fan-in"), (n_out, "fan-out")):
+        for factor, how in ((1 / size, f"1/{what}"), (float(size), what)):
+            if _near(c.ratio, factor):
+                return (f"only the gradient of {_label(c)} differs, by exactly {_g(c.ratio)} = {how} of that layer "
+                        f"({size}): a normalisation by the layer width (e.g. a mean over the wrong axis) in the line "
+                        f"that computes it.")
+    return None
+
+
+def transposed_values(result: CheckResult, ev: Evidence) -> str | None:
+    step, checks = _failing(result, ev)
+    for i, c in enumerate(checks):
+        got, want = np.asarray(ev.grads_candidate[step][i]), ev.grads_torch[step][i]
+        if not c.passed and want.ndim == 2 and want.shape[0] == want.shape[1] and _matches([got.T], [want],
+                                                                                           TOL["gradients"]):
+            return (f"the gradient of {_label(c)} is torch's transposed: in the lab's layout (n_in, n_out) the weight "
+                    f"gradient is layer_input.T @ delta.")
+    return None
+
+
+def below_output_only(result: CheckResult, ev: Evidence) -> str | None:
+    """The output layer's gradients match, a hidden layer's don't: delta goes wrong crossing a hidden activation."""
+    step, checks = _failing(result, ev)
+    if any(not c.passed for c in checks[-2:]) or all(c.passed for c in checks):
+        return None
+    first = next(c for c in reversed(checks) if not c.passed)
+    act = ev.spec.hidden_activation
+    derivative = "σ'(z) = a(1 − a)" if act == "sigmoid" else f"{act}'(z)"
+    return (f"the output layer's gradients match but {_label(first)}'s don't: the error goes wrong when delta is "
+            f"carried back through a hidden {act}. Check that delta @ W.T is multiplied by the activation derivative "
+            f"{derivative} at the pre-activation z, once per hidden layer (σ'(a) of the activation, or no derivative, "
+            f"gives exactly this).")
+
+
+def output_layer_wrong(result: CheckResult, ev: Evidence) -> str | None:
+    step, checks = _failing(result, ev)
+    if all(c.passed for c in checks[-2:]):
+        return None
+    if ev.spec.head == "mse":
+        rule = "(a − y)/B ⊙ σ'(z) = (a − y)/B ⊙ a(1 − a), with a the output"
+    else:
+        rule = "(p − y)/B with p the softmax output: the softmax Jacobian cancels against the log, so no extra derivative"
+    return (f"the output layer's gradient already differs (and not by one constant), so the error at the output is "
+            f"wrong: for {HEADS[ev.spec.head]} it is {rule}.")
+
+
+def nonfinite_gradients(result: CheckResult, ev: Evidence) -> str | None:
+    step = result.step or 0
+    bad = [str(lab) for g, w, lab in zip(ev.grads_candidate[step], ev.grads_torch[step], param_labels(len(ev.init)))
+           if not np.all(np.isfinite(g)) and np.all(np.isfinite(w))]
+    if not bad:
+        return None
+    return (f"the gradients of {', '.join(bad)} contain NaN/inf where torch's are finite: an overflow (exp of a large "
+            f"value, e.g. an unshifted softmax) or a division by zero in the backward pass.")
+
+
+# --- updates: gradients matched, parameters after the step differ -------------------------------------------------
+
+def unchanged_parameters(result: CheckResult, ev: Evidence) -> str | None:
+    """Δp == 0 where torch moved the parameter."""
+    step = result.step
+    cand, ref = _deltas(ev, step)
+    labels = param_labels(len(ref))
+    still = [lab for c, r, lab in zip(cand, ref, labels) if not np.any(c) and np.any(r)]
+    if not still:
+        return None
+    if len(still) == sum(bool(np.any(r)) for r in ref):
+        if step == 0:
+            return ("no parameter changed at step 0 although the gradients matched: the update is applied one step "
+                    "late (e.g. parameters moved by the velocity/gradient before it is computed) or never written "
+                    "back to the network.")
+        return f"no parameter changed at step {step} although the gradients matched: the update was not applied."
+    names = ", ".join(map(str, still))
+    return (f"{names} did not change at step {step} (Δp = 0) while torch moved them and their gradients matched: their "
+            f"update is never applied (e.g. assigned to a loop variable or a copy, not written back).")
+
+
+def lagging_update(result: CheckResult, ev: Evidence) -> str | None:
+    """The candidate's Δp at step s equals torch's at step s−1."""
+    step = result.step
+    if step == 0:
+        return None
+    cand, _ = _deltas(ev, step)
+    _, previous = _deltas(ev, step - 1)
+    if not _matches(cand, previous, TOL["updates"]):
+        return None
+    return (f"your update at step {step} is exactly torch's update of step {step - 1}: it lags one step (e.g. the "
+            f"parameters move by the velocity or gradient from the previous batch, before it is updated).")
+
+
+def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
+    """torch.optim configurations a slip in the student's update would equal, each with what it means."""
+    hp, lr = dict(spec.hparams), spec.lr
+    wd, mu = hp.get("weight_decay", 0.0), hp.get("momentum", 0.0)
+    out: list[tuple[Spec, str]] = []
+
+    def with_hp(**changes) -> Spec:
+        return spec.replace(hparams={**hp, **changes})
+
+    if wd:
+        if spec.decay_biases:
+            out.append((spec.replace(decay_biases=False), "weight decay is missing on the biases: this preset "
+                        "decays every parameter (one param group, as torch and the lab do)."))
+        else:
+            out.append((spec.replace(decay_biases=True), "weight decay is applied to the biases too: this preset "
+                        "decays weights only (biases get weight_decay 0)."))
+        out.append((with_hp(weight_decay=0.0), "no weight decay is applied: your updates match torch's with "
+                    "weight_decay=0."))
+        if mu and spec.optimizer == "sgd":
+            caveat = ("; with momentum that can only be matched at step 0 (where torch's buffer is just the gradient): "
+                      "torch sends wd·w through the buffer, and a decay outside it has no torch.optim equivalent")
+        else:
+            caveat = " (exact here because momentum is 0)"
+        out.append((with_hp(weight_decay=wd / lr), f"the weight decay is not scaled by the learning rate: your update "
+                    f"equals torch's with weight_decay = wd/lr = {_g(wd / lr)}, i.e. w −= wd·w instead of "
+                    f"w −= lr·wd·w{caveat}."))
+        if spec.optimizer == "adamw":
+            out.append((spec.replace(optimizer="adam"), "your decay is Adam-style L2 (wd·w added to the gradient, so "
+                        "it passes through m and v) instead of AdamW's decoupled decay w −= lr·wd·w."))
+        if spec.optimizer == "adam":
+            out.append((spec.replace(optimizer="adamw"), "your decay is AdamW's decoupled w −= lr·wd·w, but this "
+                        "preset is Adam with L2: wd·w is added to the gradient before m and v."))
+    if spec.optimizer in ("adagrad", "adagrad-lab"):
+        eps = hp.get("eps", 1e-10)
+        out.append((spec.replace(optimizer="adagrad", hparams={**hp, "eps": 0.0, "initial_accumulator_value": eps}),
+                    f"ε is inside the square root, g/√(G + ε): that equals torch's Adagrad(eps=0, "
+                    f"initial_accumulator_value=ε) exactly; torch.optim.Adagrad uses g/(√G + ε)."))
+    if spec.optimizer in ("adam", "adamw") and step == 0:
+        out += _adam_without_bias_correction(spec)
+    if spec.optimizer == "sgd" and mu:
+        nesterov = hp.get("nesterov", False)
+        out.append((with_hp(nesterov=not nesterov), "Nesterov momentum is " + (
+            "missing: torch's nesterov=True steps with g + μ·v, not v." if nesterov else
+            "used, but this preset is plain momentum: step with v, not g + μ·v.")))
+        if not nesterov:
+            out.append((with_hp(dampening=mu), f"your momentum is an EMA, v = μv + (1 − μ)g: torch and the lab "
+                        f"use v = μv + g (it equals torch's dampening = μ = {_g(mu)})."))
+            out.append((spec.replace(lr=lr * (1 - mu)), f"your momentum is an EMA started at 0, v = μv + (1 − μ)g: it "
+                        f"equals torch's SGD with lr × (1 − μ) = {_g(lr * (1 - mu))}; torch and the lab use v = μv + g "
+                        f"(or the learning rate is scaled by {_g(1 - mu)})."))
+        out.append((with_hp(momentum=0.0, nesterov=False), "momentum is missing: your updates match plain SGD "
+                    "(momentum=0)."))
+    return out
+
+
+def _adam_without_bias_correction(spec: Spec) -> list[tuple[Spec, str]]:
+    """Step 0 of Adam without bias correction(s), written as torch's own Adam step with other constants.
+
+    At step 1 m = (1−β1)g and v = (1−β2)g², so dropping m̂ = m/(1−β1) multiplies the step by c1 = 1−β1 and dropping
+    v̂ = v/(1−β2) divides the denominator by c2 = 1/√(1−β2): that is torch's step with lr·c1·c2 and eps·c2, the
+    decoupled decay kept at lr·wd. Only the first step is matched this way, which is where the slip shows.
+    """
+    b1, b2 = spec.hparams.get("betas", (0.9, 0.999))
+    eps, wd = spec.hparams.get("eps", 1e-8), spec.hparams.get("weight_decay", 0.0)
+    out = []
+    for c1, c2, missing in ((1 - b1, 1 / np.sqrt(1 - b2), "both bias corrections are"),
+                            (1 - b1, 1.0, "the bias correction of m, m̂ = m/(1 − β1^t), is"),
+                            (1.0, 1 / np.sqrt(1 - b2), "the bias correction of v, v̂ = v/(1 − β2^t), is")):
+        factor = c1 * c2
+        changes = dict(eps=eps * c2)
+        if wd and spec.optimizer == "adamw":
+            changes["weight_decay"] = wd / factor
+        variant = spec.replace(lr=spec.lr * factor, hparams={**spec.hparams, **changes})
+        name = "(1 − β1)/√(1 − β2)" if c1 != 1 and c2 != 1 else "1 − β1" if c1 != 1 else "1/√(1 − β2)"
+        out.append((variant, f"your first Adam step is {_g(factor)} × torch's (= {name}): {missing} missing (at step "
+                    f"0 this is indistinguishable from a learning rate × {_g(factor)})."))
+    return out
+
+
+def optimizer_variant(result: CheckResult, ev: Evidence) -> str | None:
+    """Replay torch configured as each plausible slip; the one the candidate's recorded parameters follow is it."""
+    for variant, meaning in optimizer_variants(ev.spec, result.step):
+        if _replay_matches(ev, variant, result.step):
+            return meaning[0].upper() + meaning[1:]
+    return None
+
+
+def update_factor(result: CheckResult, ev: Evidence) -> str | None:
+    """Δp is one constant times torch's Δp (in every failing tensor)."""
+    step = result.step
+    cand, ref = _deltas(ev, step)
+    checks = _per_tensor("updates", cand, ref, TOL["updates"])
+    failing = [c for c in checks if not c.passed]
+    ratios = [c.ratio for c in failing]
+    if not failing or ratios[0] is None or not all(_near(r, ratios[0]) for r in ratios):
+        return None
+    r, batch = ratios[0], len(ev.batches[step].y)
+    scope = "every parameter" if len(failing) == len(checks) else ", ".join(_label(c) for c in failing)
+    if _near(r, -1.0):
+        return (f"{scope} moved exactly as far as torch's but the other way at step {step} (the gradients match): the "
+                f"update climbs the loss, p + lr·g instead of p − lr·g.")
+    extra = " (1/B: the batch average is applied again in the update)" if _near(r, 1 / batch) else ""
+    return (f"at step {step} {scope} moved exactly {_g(r)} × as far as torch's while the gradients match: the step "
+            f"uses {_g(r)} × the learning rate{extra}; check how lr = {_g(ev.spec.lr)} enters the update.")
+
+
+# --- the other checks --------------------------------------------------------------------------------------------
+
+def finite_difference_mismatch(result: CheckResult, ev: Evidence) -> str | None:
+    factor = f" (your gradient is {_g(result.ratio)} × the slope of your loss)" if result.ratio is not None else ""
+    return (f"your gradients match torch's but not finite differences of your own loss{factor}: the loss you compute "
+            f"is not the function your gradients differentiate; compare your loss formula with the lab's.")
+
+
+def softmax_cases(result: CheckResult, ev: Evidence | None) -> str | None:
+    failing = " ".join(result.extra.get("failing", [])) + " " + result.message
+    if any(case in failing for case in ("large", "huge", "one-hot-ish", "negative")):
+        return ("your softmax fails on inputs with large magnitude: exp overflows (or underflows to 0/0) in float64; "
+                "subtract each row's max before exp, the shift cancels in the ratio.")
+    return None
+
+
+def neutral(result: CheckResult, ev: Evidence | None) -> str:
+    """What is known when no hypothesis fits: where the first difference is and what matched before it."""
+    where, step = _label(result), result.step
+    if result.name == "forward":
+        return ("the outputs already differ at the initial parameters, before any training: the forward pass (layers, "
+                "activations, output head) is where to look.")
+    if result.name == "loss":
+        return ("the outputs agree but the loss on the first batch doesn't: the loss formula is where to look"
+                + (", or the training-mode forward with dropout." if ev is not None and ev.spec.dropout else "."))
+    if result.name == "gradients" and not step:
+        return (f"the first difference is in the gradient of {where} at step 0, before any update: the backward pass "
+                f"is where to look, from the output error down to {where}.")
+    if result.name == "gradients":
+        return (f"gradients and parameters matched for steps 0–{step - 1}; at step {step} the gradient of {where} "
+                f"differs, so the backward pass depends on something that changes between steps (state kept across "
+                f"calls, a counter).")
+    if result.name == "updates":
+        hint = f"the first difference is in {where} at step {step}; gradients matched, so the optimizer update is where to look"
+        if step:
+            hint += f" (steps 0–{step - 1} agreed: look at what it carries between steps, e.g. momentum or accumulators)"
+        return hint + "."
+    if result.name == "curves":
+        return ("every lockstep step agreed (gradients and parameters), so the difference builds up later: look for "
+                "something that changes with the step or epoch (a schedule, state reset between epochs) or in how "
+                "the loss and accuracy are evaluated.")
+    return f"{result.name} differs first at {where}: {result.message}"
+
+
+HYPOTHESES: dict[str, list[Hypothesis]] = {
+    "forward": [softmax_overflow, other_architecture, dropout_scaled_at_eval, dropout_active_at_eval],
+    "loss": [loss_factor, dropout_not_rescaled],
+    "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, dropout_not_rescaled, fan_factor,
+                  transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
+    "updates": [unchanged_parameters, lagging_update, optimizer_variant, update_factor],
+    "finite_differences": [finite_difference_mismatch],
+    "softmax": [softmax_cases],
+}
