@@ -16,6 +16,7 @@ import torch
 import numpy_mlp
 import numpy_mlp.augment
 import torch_ref.functional
+from crosscheck import extra_checks
 from crosscheck.data import Dataset, batches
 from crosscheck.diff import CheckResult, Label, Tolerance, compare, param_labels
 from crosscheck.sides import Batch, NumpySide, Side, TorchSide
@@ -132,9 +133,16 @@ def _run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[
     x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
     evidence = Evidence(spec, init, x_eval, _evaluate(cand, x_eval), _evaluate(ref, x_eval))
     labels = param_labels(len(init))
-    results = [compare("forward", [evidence.out_candidate], [evidence.out_torch], [Label(None, "output")],
-                       TOL["forward"])]
     first = next(epoch_batches(spec, data, 0, ref))
+    results = []
+    if spec.head == "ce" and hasattr(cand, "softmax"):
+        results.append(check_softmax(cand.softmax))
+    if spec.augments:
+        results.append(extra_checks.augment_images(cand, ref, first))
+    if spec.dropout:
+        results.append(extra_checks.dropout_statistics(spec, getattr(cand, "dropout_masks", None)))
+    results.append(compare("forward", [evidence.out_candidate], [evidence.out_torch], [Label(None, "output")],
+                           TOL["forward"]))
     (loss_c, grads_c), (loss_r, grads_r) = cand.loss_and_grads(first), ref.loss_and_grads(first)
     if loss_c is not None:
         results.append(compare("loss", [np.array(loss_c)], [np.array(loss_r)], [Label(None, "loss")], TOL["loss"]))
@@ -143,6 +151,8 @@ def _run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[
         results.append(finite_differences(cand, first, grads_c, plan.fd_coords, np.random.default_rng(spec.seed)))
     results.append(lockstep(spec, data, cand, ref, plan, evidence, labels))
     results.append(curves(spec, data, make_candidate, x_eval, progress))
+    if spec.optimizer == "adagrad-lab":
+        results.append(extra_checks.eps_placement(spec, init, make_candidate, first))
     failed = next((r for r in results if not r.passed), None)
     if failed is not None and diagnose is not None:
         failed.extra["hint"] = diagnose(failed, evidence)
@@ -158,6 +168,7 @@ def lockstep(spec: Spec, data: Dataset, cand: Side, ref: TorchSide, plan: Plan, 
     state (momentum, moments) is each side's own and carries over, so a wrong state update still shows.
     """
     worst = {"gradients": 0.0, "updates": 0.0}
+    scaled = {"gradients": 0.0, "updates": 0.0}
     batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, data, epoch, ref))
     for step, batch in zip(range(plan.steps), batches):
         start = ref.params()
@@ -171,13 +182,15 @@ def lockstep(spec: Spec, data: Dataset, cand: Side, ref: TorchSide, plan: Plan, 
         result = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=step, origin="last")
         if result.passed:
             worst["gradients"] = max(worst["gradients"], result.max_abs_err)
+            scaled["gradients"] = max(scaled["gradients"], result.extra["scaled_err"])
             result = compare("updates", evidence.params_candidate[-1], evidence.params_torch[-1], labels,
                              TOL["updates"], step=step)
         if not result.passed:
             return result
         worst["updates"] = max(worst["updates"], result.max_abs_err)
+        scaled["updates"] = max(scaled["updates"], result.extra["scaled_err"])
     n = len(evidence.batches)
-    return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1,
+    return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1, extra={"scaled_err": scaled},
                        message=f"{n} lockstep steps agree; max abs err: gradients {worst['gradients']:.2e}, "
                                f"parameters {worst['updates']:.2e}")
 

@@ -12,6 +12,7 @@ Nothing here re-implements either side: no optimizer or backward formula is writ
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -39,7 +40,7 @@ def diagnose(result: CheckResult, evidence: Evidence | None) -> str | None:
         except Exception:  # noqa: BLE001 - a hypothesis the evidence cannot feed (missing step, odd shapes) is silent
             hint = None
         if hint:
-            return hint
+            return hint[0].upper() + hint[1:] if hint[0].isascii() else hint
     return None
 
 
@@ -66,32 +67,36 @@ def _matches(got: list, want: list, tol: Tolerance) -> bool:
     return compare("variant", got, want, param_labels(len(want)), tol).passed
 
 
-def _params_before(evidence: Evidence, step: int, side: str = "candidate") -> list[np.ndarray]:
-    """Parameters going into a lockstep step (the steps before it matched, so both sides had these)."""
-    history = evidence.params_candidate if side == "candidate" else evidence.params_torch
-    return evidence.init if step == 0 else history[step - 1]
+def _params_before(evidence: Evidence, step: int) -> list[np.ndarray]:
+    """Parameters going into a lockstep step: torch's, given to both sides (the lockstep re-syncs every step)."""
+    return evidence.params_before[step]
 
 
 def _deltas(evidence: Evidence, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Δp = p_after − p_before at a lockstep step, candidate's and torch's."""
-    cand = [np.asarray(a, dtype=np.float64) - b
-            for a, b in zip(evidence.params_candidate[step], _params_before(evidence, step))]
-    ref = [a - b for a, b in zip(evidence.params_torch[step], _params_before(evidence, step, "torch"))]
+    start = _params_before(evidence, step)
+    cand = [np.asarray(a, dtype=np.float64) - b for a, b in zip(evidence.params_candidate[step], start)]
+    ref = [a - b for a, b in zip(evidence.params_torch[step], start)]
     return cand, ref
 
 
-def replay(evidence: Evidence, variant: Spec, steps: int, init: list[np.ndarray] | None = None) -> list[list]:
-    """Parameters after each of the first `steps` recorded lockstep batches, trained by torch configured as `variant`."""
-    side = TorchSide(variant, evidence.init if init is None else init)
+def replay(evidence: Evidence, variant: Spec, steps: int) -> list[list[np.ndarray]]:
+    """Parameters after each of the first `steps` lockstep steps, taken by torch configured as `variant`.
+
+    Re-synced like the lockstep itself: each step starts from the recorded parameters both sides were given, and
+    the variant's optimizer state (momentum, moments, accumulators) carries over as the candidate's did.
+    """
+    side = TorchSide(variant, evidence.init)
     history = []
-    for batch in evidence.batches[:steps]:
+    for batch, start in zip(evidence.batches[:steps], evidence.params_before[:steps]):
+        side.set_params(start)
         side.step(batch)
         history.append(side.params())
     return history
 
 
 def _replay_matches(evidence: Evidence, variant: Spec, upto: int) -> bool:
-    """Does the candidate's recorded trajectory, steps 0..upto, equal torch's trained as `variant`?"""
+    """Does the candidate's recorded update, steps 0..upto, equal torch's configured as `variant`?"""
     try:
         history = replay(evidence, variant, upto + 1)
     except (ValueError, TypeError):  # a configuration torch rejects is not a candidate explanation
@@ -265,17 +270,18 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
     r, batch = ratios[0], len(ev.batches[step].y)
     error = "a − y" if ev.spec.head == "mse" else "p − y"
     why = {
-        batch: f"= the batch size: the gradient is summed over the batch instead of averaged; divide the output "
-               f"error by len(y) once",
-        1 / batch: f"= 1/batch size: the batch average is taken twice ({error} is divided by len(y) once only)",
-        -1.0: f"the sign of the output error is flipped: use {error}, not {error[-1]} − {error[0]}",
+        batch: f", and {batch} is the batch size: the gradient is summed over the batch instead of averaged; "
+               f"divide the output error by len(y) once",
+        1 / batch: f", and 1/{batch} is one over the batch size: the batch average is taken twice ({error} is "
+                   f"divided by len(y) once only)",
+        -1.0: f": the sign of the output error is flipped; use {error}, not {error[-1]} − {error[0]}",
     }
     if ev.spec.head == "mse":
-        why[2.0] = "the derivative of (a − y)² without the 1/2: the lab's loss is sum((a − y)²)/(2B), whose " \
-                   "derivative is (a − y)/B"
+        why[2.0] = (": the derivative of (a − y)² without the 1/2; the lab's loss is sum((a − y)²)/(2B), whose "
+                    "derivative is (a − y)/B")
     for factor, meaning in why.items():
         if _near(r, factor):
-            return f"every gradient is exactly {_g(r)} × torch's, in every layer: {meaning}."
+            return f"every gradient is exactly {_g(r)} × torch's, in every layer{meaning}."
     return (f"every gradient is exactly {_g(r)} × torch's, in every layer: backprop is linear in the output error, so "
             f"the factor is in the error at the output ({error})/B; look for an extra constant there.")
 
@@ -427,24 +433,26 @@ def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
         out.append((with_hp(weight_decay=0.0), "no weight decay is applied: your updates match torch's with "
                     "weight_decay=0."))
         if mu and spec.optimizer == "sgd":
-            caveat = ("; with momentum that can only be matched at step 0 (where torch's buffer is just the gradient): "
-                      "torch sends wd·w through the buffer, and a decay outside it has no torch.optim equivalent")
+            caveat = (" This is matched at step 0 only, where torch's momentum buffer is just the gradient: torch "
+                      "sends wd·w through the buffer, and a decay outside it has no torch.optim form.")
         else:
-            caveat = " (exact here because momentum is 0)"
+            caveat = " (Exact here because momentum is 0.)"
         out.append((with_hp(weight_decay=wd / lr), f"the weight decay is not scaled by the learning rate: your update "
                     f"equals torch's with weight_decay = wd/lr = {_g(wd / lr)}, i.e. w −= wd·w instead of "
-                    f"w −= lr·wd·w{caveat}."))
+                    f"w −= lr·wd·w.{caveat}"))
         if spec.optimizer == "adamw":
             out.append((spec.replace(optimizer="adam"), "your decay is Adam-style L2 (wd·w added to the gradient, so "
                         "it passes through m and v) instead of AdamW's decoupled decay w −= lr·wd·w."))
         if spec.optimizer == "adam":
             out.append((spec.replace(optimizer="adamw"), "your decay is AdamW's decoupled w −= lr·wd·w, but this "
                         "preset is Adam with L2: wd·w is added to the gradient before m and v."))
-    if spec.optimizer in ("adagrad", "adagrad-lab"):
-        eps = hp.get("eps", 1e-10)
-        out.append((spec.replace(optimizer="adagrad", hparams={**hp, "eps": 0.0, "initial_accumulator_value": eps}),
-                    f"ε is inside the square root, g/√(G + ε): that equals torch's Adagrad(eps=0, "
-                    f"initial_accumulator_value=ε) exactly; torch.optim.Adagrad uses g/(√G + ε)."))
+    if spec.optimizer == "adagrad":  # "adagrad-lab" is torch's Adagrad(eps=0, initial_accumulator_value=ε)
+        out.append((spec.replace(optimizer="adagrad-lab"), "your Adagrad puts ε inside the square root, "
+                    "g/√(G + ε) (the lab's Adagrad, which equals torch's Adagrad(eps=0, initial_accumulator_value=ε) "
+                    "exactly); torch.optim.Adagrad uses g/(√G + ε)."))
+    if spec.optimizer == "adagrad-lab":
+        out.append((spec.replace(optimizer="adagrad"), "your Adagrad puts ε outside the square root, g/(√G + ε), "
+                    "as torch.optim.Adagrad does; the lab's Adagrad puts it inside, g/√(G + ε)."))
     if spec.optimizer in ("adam", "adamw") and step == 0:
         out += _adam_without_bias_correction(spec)
     if spec.optimizer == "sgd" and mu:
@@ -491,7 +499,7 @@ def optimizer_variant(result: CheckResult, ev: Evidence) -> str | None:
     """Replay torch configured as each plausible slip; the one the candidate's recorded parameters follow is it."""
     for variant, meaning in optimizer_variants(ev.spec, result.step):
         if _replay_matches(ev, variant, result.step):
-            return meaning[0].upper() + meaning[1:]
+            return meaning
     return None
 
 
@@ -515,6 +523,31 @@ def update_factor(result: CheckResult, ev: Evidence) -> str | None:
 
 
 # --- the other checks --------------------------------------------------------------------------------------------
+
+def dropout_masks(result: CheckResult, ev: Evidence) -> str | None:
+    """The candidate's own masks: kept values not 1/(1−p), or a zeroed fraction of 1−p instead of p."""
+    p = ev.spec.dropout
+    if "candidate keeps values" in result.message:
+        return (f"your dropout masks keep units at a value other than 1/(1−p) = {_g(1 / (1 - p))}: the kept units are "
+                f"not rescaled; inverted dropout multiplies by mask / (1 − p) in training.")
+    found = re.search(r"candidate zeroes ([0-9.]+)", result.message)
+    if found and abs(float(found.group(1)) - (1 - p)) < abs(float(found.group(1)) - p):
+        return (f"your dropout masks zero {found.group(1)} of the units, about 1−p, where p = {_g(p)} is the "
+                f"probability of dropping a unit: keep a unit when rng.random() < 1 − p.")
+    return None
+
+
+def augment_border(result: CheckResult, ev: Evidence) -> str | None:
+    """Augmented images that agree with torchvision inside and differ only where taps reach outside the image."""
+    from crosscheck.extra_checks import AUGMENT_TOL
+
+    interior, border = result.extra.get("interior"), result.extra.get("border")
+    if interior is None or interior > AUGMENT_TOL.rtol or not border:
+        return None
+    return ("your augmented images match torchvision's F.affine everywhere except at pixels whose bilinear taps fall "
+            "outside the image: the fill convention differs; with fill=0 torchvision also multiplies by a sampled "
+            "ones-mask, which darkens border pixels a second time.")
+
 
 def finite_difference_mismatch(result: CheckResult, ev: Evidence) -> str | None:
     factor = f" (your gradient is {_g(result.ratio)} × the slope of your loss)" if result.ratio is not None else ""
@@ -552,9 +585,10 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
             hint += f" (steps 0–{step - 1} agreed: look at what it carries between steps, e.g. momentum or accumulators)"
         return hint + "."
     if result.name == "curves":
-        return ("every lockstep step agreed (gradients and parameters), so the difference builds up later: look for "
-                "something that changes with the step or epoch (a schedule, state reset between epochs) or in how "
-                "the loss and accuracy are evaluated.")
+        steps = f"all {len(ev.batches)} lockstep steps" if ev is not None and ev.batches else "every lockstep step"
+        return (f"{steps} agreed (gradients and parameters), so the difference builds up later in training: look for "
+                f"something that changes with the step or epoch (a schedule, state reset between epochs) or in how "
+                f"the loss and accuracy are evaluated.")
     return f"{result.name} differs first at {where}: {result.message}"
 
 
@@ -565,5 +599,7 @@ HYPOTHESES: dict[str, list[Hypothesis]] = {
                   transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
     "updates": [unchanged_parameters, lagging_update, optimizer_variant, update_factor],
     "finite_differences": [finite_difference_mismatch],
+    "dropout_statistics": [dropout_masks],
+    "augment_images": [augment_border],
     "softmax": [softmax_cases],
 }

@@ -92,7 +92,7 @@ def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: S
     """
     if len(got) != len(want):
         return CheckResult(name, False, step=step, message=f"expected {len(want)} arrays, got {len(got)}")
-    failures, worst_abs, worst_rel = [], 0.0, 0.0
+    failures, worst_abs, worst_rel, worst_scaled = [], 0.0, 0.0, 0.0
     for i, (g_raw, w, label) in enumerate(zip(got, want, labels)):
         g = _as_float_array(g_raw)
         if g is None or g.shape != w.shape:
@@ -105,12 +105,14 @@ def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: S
         err = np.where(np.isnan(err) & ~(np.isnan(g) & np.isnan(w)), np.inf, np.nan_to_num(err, nan=0.0))
         if err.size:
             worst_abs = max(worst_abs, float(err.max()))
+            worst_scaled = max(worst_scaled, float(err.max()) / max(atol / tol.rtol / tol.floor_scale, np.finfo(float).tiny))
             worst_rel = max(worst_rel, float(np.max(err / np.maximum(np.abs(w), atol or np.finfo(float).tiny))))
         if not _passes(g, w, tol.rtol, atol):
             excess = err / (atol + tol.rtol * np.abs(w) + np.finfo(float).tiny)
             failures.append((i, label, g, w, float(np.max(excess)), excess))
     if not failures:
-        return CheckResult(name, True, worst_abs, worst_rel, step=step, message=f"max abs err {worst_abs:.2e}")
+        return CheckResult(name, True, worst_abs, worst_rel, step=step, message=f"max abs err {worst_abs:.2e}",
+                           extra={"scaled_err": worst_scaled})
     i, label, g, w, _, excess = failures[-1] if origin == "last" else max(failures, key=lambda f: f[4])
     index = np.unravel_index(int(np.argmax(excess)), excess.shape)
     ratio = constant_ratio(g, w)

@@ -19,6 +19,7 @@ class Report:
     task: str
     results: dict[str, list[CheckResult]] = field(default_factory=dict)  # model name -> its checks, in order
     data_source: str = ""
+    subject: str = ""  # what was checked when it is not the NumPy reference, e.g. "student network.py:Network"
 
     @property
     def passed(self) -> bool:
@@ -50,7 +51,10 @@ class Report:
                 entry.update(model=model, got=_jsonable(r.got), want=_jsonable(r.want),
                              hint=r.extra.get("hint"))
                 checks.append(entry)
-        return {"passed": self.passed, "task": self.task, "data": self.data_source, "checks": checks}
+        out = {"passed": self.passed, "task": self.task, "data": self.data_source, "checks": checks}
+        if self.subject:
+            out["subject"] = self.subject
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
@@ -60,6 +64,7 @@ class Report:
 
     def __str__(self) -> str:
         lines = [f"task {self.task}: {'PASS' if self.passed else 'FAIL'}"
+                 + (f"  (checked: {self.subject})" if self.subject else "")
                  + (f"  (data: {self.data_source})" if self.data_source else "")]
         failure = self.first_failure()
         if failure:
@@ -72,7 +77,7 @@ class Report:
                 lines.append(f"  hint: {r.extra['hint']}")
         with pd.option_context("display.max_colwidth", 90, "display.width", 200,
                                "display.float_format", "{:.2e}".format):
-            lines.append(self.table.drop(columns=["message"] if self.passed else []).to_string(index=False))
+            lines.append(self.table.to_string(index=False))
         return "\n".join(lines)
 
 

@@ -73,17 +73,25 @@ class NumpySide:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.mlp.predict(self._params, x)
 
-    def _inputs(self, batch: Batch) -> np.ndarray:
+    def inputs(self, batch: Batch) -> np.ndarray:
+        """The batch as NumPy sees it: augmented by numpy_mlp.augment when the batch carries parameters."""
         if batch.angles is None:
             return batch.x
         return numpy_mlp.augment.affine(batch.x, batch.angles, batch.shifts)
 
+    def softmax(self, z: np.ndarray) -> np.ndarray:
+        return numpy_mlp.softmax(z)
+
+    def dropout_masks(self, rng: np.random.Generator, batch: int) -> list[np.ndarray]:
+        """The masks NumPy draws on its own (outside lockstep, where torch's noise is replayed instead)."""
+        return self.mlp.dropout_masks(rng, batch)
+
     def loss_and_grads(self, batch: Batch) -> tuple[float, list[np.ndarray]]:
-        return self.mlp.loss_and_grads(self._params, self._inputs(batch), batch.y, batch.masks)
+        return self.mlp.loss_and_grads(self._params, self.inputs(batch), batch.y, batch.masks)
 
     def loss_fn(self, params: list[np.ndarray], batch: Batch) -> float:
         """The loss at arbitrary parameters, for finite differences."""
-        return self.mlp.loss(self.mlp.forward(params, self._inputs(batch), batch.masks), batch.y)
+        return self.mlp.loss(self.mlp.forward(params, self.inputs(batch), batch.masks), batch.y)
 
     def step(self, batch: Batch) -> float:
         loss, grads = self.loss_and_grads(batch)

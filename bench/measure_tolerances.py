@@ -1,0 +1,47 @@
+"""Measure how closely the NumPy reference and torch agree, per check, over every preset and learning rate.
+
+The numbers behind crosscheck.checks.TOL: each tolerance is set about 100x above the worst value printed here.
+Scaled error = max |numpy - torch| / max |torch| over each tensor (the form the tolerances take).
+Run: python bench/measure_tolerances.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from crosscheck.checks import TOL, Plan, run_checks
+from crosscheck.data import load
+from crosscheck.spec import MODELS, preset
+from crosscheck.sweep import LAB_LRS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two learning rates, one epoch")
+    parser.add_argument("--data", default="embedded")
+    args = parser.parse_args()
+    data = load(args.data)
+    lrs = [0.01, 10.0] if args.quick else LAB_LRS
+    specs = [s for name in MODELS if name != "softmax" for s in [MODELS[name]]] + preset("4")
+    rows = []
+    for spec in specs:
+        for lr in lrs:
+            for result in run_checks(spec.replace(lr=lr, epochs=1 if args.quick else 3), data, plan=Plan(steps=50)):
+                scaled = result.extra.get("scaled_err")
+                for check, value in (scaled.items() if isinstance(scaled, dict) else [(result.name, scaled)]):
+                    if value is not None:
+                        rows.append({"check": check, "model": spec.name, "layers": len(spec.layers) - 1, "lr": lr,
+                                     "scaled_err": value, "passed": result.passed})
+    table = pd.DataFrame(rows)
+    worst = table.loc[table.groupby("check")["scaled_err"].idxmax()].set_index("check")
+    worst["tolerance"] = [TOL.get(c, TOL.get("updates")).rtol if c in TOL else float("nan") for c in worst.index]
+    worst["margin"] = worst["tolerance"] / worst["scaled_err"]
+    with pd.option_context("display.width", 160, "display.float_format", "{:.2e}".format):
+        print(f"{len(specs)} specs x {len(lrs)} learning rates; data: {data.source}")
+        print(worst[["scaled_err", "model", "layers", "lr", "tolerance", "margin"]].to_string())
+
+
+if __name__ == "__main__":
+    main()

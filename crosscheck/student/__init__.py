@@ -1,0 +1,24 @@
+"""Student mode: check a student's lab-style class (file.py:Class) against torch, in a sandboxed process.
+
+adapter.py   LabSide: the lab's interface as a harness Side, with every returned value validated (NumPy only)
+protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
+worker.py    the sandboxed child process
+sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output
+runner.py    check_student / run_student: the checks, a student failure turned into a verdict, the report
+
+Importing this package imports nothing heavy: the worker runs without torch.
+"""
+
+from typing import Any
+
+__all__ = ["check_student", "run_student", "StudentRun", "StudentRef", "Limits"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: crosscheck.student.runner imports torch
+    if name in ("check_student", "run_student", "StudentRun"):
+        from crosscheck.student import runner
+        return getattr(runner, name)
+    if name in ("StudentRef", "Limits"):
+        from crosscheck.student import sandbox
+        return getattr(sandbox, name)
+    raise AttributeError(name)

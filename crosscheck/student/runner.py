@@ -1,0 +1,470 @@
+"""Check a student's class: the harness's own checks, with every failure of the student's code made a verdict.
+
+A student's side is wrapped in `Guarded`, which never raises: the first StudentError (an exception in the
+student's code, a timeout, a dead process, a NaN, a wrong shape, ...) is recorded together with the check that
+was under way, and from then on the side answers NaN without calling the student's code again. The checks run
+to their end unchanged (crosscheck.checks knows nothing of students); `finalize` then puts the recorded reason
+on the check it belongs to and marks the later checks of that side "not run". A NaN answer can only fail a
+comparison, and the rewrite marks failed whatever it touches, so a broken submission never passes.
+
+Checks for a student (in order): load, forward, gradients (first batch), updates (lockstep: each of the first
+plan.steps steps from torch's parameters), curves (free-running training, per-epoch test accuracy).
+What a lab class cannot do, and what is checked instead:
+- loss: the lab's interface has no loss function, so no loss check and no finite differences (gradients are
+  compared to torch's autograd instead);
+- dropout: the harness cannot hand its masks to the student's class. Checked: evaluation-mode forward (and that
+  it is deterministic), then one-sample backprops whose dropout mask is recovered from the zero rows of the
+  student's own gradient and given to torch (gradients must then agree exactly), and the drop rate. Updates and
+  curves are not compared (the student's noise cannot be replayed);
+- augmentation: the student's class is given the images augmented by torchvision (what torch trains on); its own
+  augmentation code, if any, is not checked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import torch_ref
+from crosscheck.checks import TOL, Plan, check_softmax, initial_params, run_checks
+from crosscheck.data import Dataset
+from crosscheck.diff import CheckResult, Label, compare, param_labels
+from crosscheck.report import Report
+from crosscheck.sides import Batch, TorchSide
+from crosscheck.spec import Spec, preset
+from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, call_function,
+                                        import_student, lab_kwargs)
+from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
+
+STUDENT_STEPS, STUDENT_EPOCHS, DROPOUT_SAMPLES = 20, 2, 16
+CHECK_ORDER = ("load", "forward", "gradients", "updates", "curves")
+
+
+class StudentUsageError(ValueError):
+    """The run cannot be set up as asked (several models, bad hyperparameters): exit 2, not the student's fault."""
+
+
+def expected_checks(spec: Spec) -> list[str]:
+    """The checks a student run of this spec reports, in order (the pytest plugin collects one item each)."""
+    if spec.only_softmax:
+        return ["load", "softmax"]
+    if spec.dropout:
+        return ["load", "forward", "dropout"]
+    return list(CHECK_ORDER)
+
+
+# --- a side that turns the student's failures into a record ---------------------------------------------------
+
+
+@dataclass
+class Failure:
+    check: str  # the check under way: load, forward, gradients, updates, curves, dropout
+    message: str
+    step: int | None = None
+    layer: int | None = None
+    param: str | None = None
+    lockstep: bool = False  # gradients/updates inside the lockstep (rather than the first-batch gradients)
+    fatal: bool = False  # the student's process is gone: another side would only repeat it
+
+
+class Guarded:
+    """A Side over a student backend (LabSide or SandboxSide) that records the first StudentError and never raises.
+
+    role: "checks" (forward, first gradients, lockstep), "curves" (free training) or "dropout".
+    """
+
+    label = "student"
+
+    def __init__(self, factory: Callable[[], Any], spec: Spec, init: list[np.ndarray], role: str,
+                 skip: str | None = None):
+        self.spec, self.role = spec, role
+        self.shapes = [p.shape for p in init]
+        self.failure: Failure | None = None
+        self.backend: Any = None
+        self.info, self.output = "", ""
+        self._predicts = self._grads = self._sets = self._steps = 0
+        if skip is not None:
+            self.failure = Failure("curves" if role == "curves" else "load", skip)
+            return
+        try:
+            self.backend = factory()
+            self.info = getattr(self.backend, "info", "") or getattr(self.backend, "constructed", "")
+        except StudentError as error:
+            self.failure = Failure("load", str(error), fatal=error.fatal)
+            self.output = getattr(error, "output", "") or ""
+
+    # where in the checks a call is
+
+    def _phase(self, method: str) -> tuple[str, int | None, bool]:
+        if self.role == "curves":
+            return "curves", self._predicts, False
+        if self.role == "dropout":
+            return ("forward", None, False) if method == "predict" else ("dropout", self._grads, False)
+        if method == "predict":
+            return "forward", None, False
+        if self._sets == 0:
+            return "gradients", 0, False
+        return ("gradients" if method == "loss_and_grads" else "updates"), self._sets - 1, True
+
+    def _fail(self, method: str, error: StudentError) -> None:
+        check, step, lockstep = self._phase(method)
+        self.failure = Failure(check, str(error), step, error.layer, error.param, lockstep, error.fatal)
+        self.close()
+
+    def _guard(self, method: str, call: Callable[[], Any], poison: Callable[[], Any]) -> Any:
+        if self.failure is None:
+            try:
+                return call()
+            except StudentError as error:
+                self._fail(method, error)
+        return poison()
+
+    def _nan_params(self) -> list[np.ndarray]:
+        return [np.full(s, np.nan) for s in self.shapes]
+
+    # the Side protocol
+
+    def params(self) -> list[np.ndarray]:
+        return self._guard("params", lambda: self.backend.params(), self._nan_params)
+
+    def set_params(self, params: list[np.ndarray]) -> None:
+        self._guard("set_params", lambda: self.backend.set_params(params), lambda: None)
+        self._sets += 1
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        out = self._guard("predict", lambda: self.backend.predict(x),
+                          lambda: np.full((len(x), self.spec.layers[-1]), np.nan))
+        self._predicts += 1
+        return out
+
+    def loss_and_grads(self, batch: Batch) -> tuple[None, list[np.ndarray]]:
+        out = self._guard("loss_and_grads", lambda: self.backend.loss_and_grads(batch),
+                          lambda: (None, self._nan_params()))
+        self._grads += 1
+        return out
+
+    def step(self, batch: Batch) -> None:
+        self._guard("step", lambda: self.backend.step(batch), lambda: None)
+        self._steps += 1
+        return None
+
+    def close(self) -> None:
+        if self.backend is not None and hasattr(self.backend, "close"):
+            self.output = self.backend.close() or self.output
+        self.backend = None
+
+
+@dataclass
+class _Session:
+    """The sides one spec's checks created, in order. After a failed load, a timeout or a dead process, later
+    sides are not started (they would only repeat it): they fail at once with "not run"."""
+
+    sides: list[Guarded] = field(default_factory=list)
+
+    def make(self, factory: Callable[[Spec, list[np.ndarray]], Any], role: str | None = None) -> Callable:
+        def make_candidate(spec: Spec, init: list[np.ndarray]) -> Guarded:
+            stop = next((s.failure.message for s in self.sides
+                         if s.failure and (s.failure.fatal or s.failure.check == "load")), None)
+            side = Guarded(lambda: factory(spec, init), spec, init, role or ("curves" if self.sides else "checks"),
+                           skip=None if stop is None else f"not run: {stop}")
+            self.sides.append(side)
+            return side
+        return make_candidate
+
+    def close(self) -> str:
+        outputs = []
+        for side in self.sides:
+            side.close()
+            if side.output and side.output not in outputs:
+                outputs.append(side.output)
+        return "\n".join(outputs)
+
+
+# --- turning failures into verdicts ---------------------------------------------------------------------------
+
+
+def _failed(name: str, failure: Failure, message: str | None = None) -> CheckResult:
+    return CheckResult(name, False, step=failure.step, layer=failure.layer, param=failure.param,
+                       message=message or failure.message, extra={"student_error": True})
+
+
+def _target(results: list[CheckResult], failure: Failure) -> int | None:
+    """The result a failure belongs to: the lockstep's is the last gradients/updates result (after the first
+    batch's gradients), the others go by name; None if the checks' layout is not the one expected."""
+    names = [r.name for r in results]
+    if failure.lockstep:
+        hits = [i for i, n in enumerate(names) if n in ("gradients", "updates")]
+        return hits[-1] if len(hits) >= 2 else None
+    return names.index(failure.check) if failure.check in names else None
+
+
+def finalize(results: list[CheckResult], session: _Session, spec: Spec, subject: str) -> list[CheckResult]:
+    """[load] + results, with each recorded student failure put on its check and that side's later checks
+    marked not run. Whatever cannot be placed is appended, so a failure is never lost."""
+    first = session.sides[0] if session.sides else None
+    if first is not None and first.failure and first.failure.check == "load":
+        load = _failed("load", first.failure)
+        load.step = None
+        return [load] + [CheckResult(r.name, False, message=f"not run: the class could not be loaded",
+                                     extra={"student_error": True}) for r in results]
+    info = first.info if first is not None else ""
+    load = CheckResult("load", True, message=f"loaded {subject}" + (f"; constructed {info}" if info else ""))
+    out = list(results)
+    for side in session.sides:
+        failure = side.failure
+        if failure is None:
+            continue
+        index = _target(out, failure)
+        if index is None:
+            out.append(_failed(failure.check, failure))
+            continue
+        out[index] = _failed(out[index].name, failure)
+        if side.role != "curves":  # the same side's later checks ran on NaN answers
+            for j in range(index + 1, len(out)):
+                if out[j].name not in ("curves",) and not out[j].extra.get("student_error"):
+                    out[j] = CheckResult(out[j].name, False, message=f"not run: the student's code failed "
+                                         f"earlier, in '{out[index].name}'", extra={"student_error": True})
+    return [load] + out
+
+
+# --- dropout ----------------------------------------------------------------------------------------------------
+
+
+def torch_grads_with_masks(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
+                           noise: list[np.ndarray]) -> list[np.ndarray]:
+    """torch's gradients when each nn.Dropout multiplies by the given (scaled) noise instead of drawing its own."""
+    model = torch_ref.build(spec.layers, spec.hidden_activation, spec.head, spec.dropout, torch.float64)
+    torch_ref.load_lab_params(model, [torch.from_numpy(p) for p in params])
+    h, masks = torch.from_numpy(x), iter(noise)
+    for module in model:
+        h = h * torch.from_numpy(next(masks)) if isinstance(module, nn.Dropout) else module(h)
+    torch_ref.loss(h, torch.from_numpy(y), spec.head).backward()
+    return [g.double().numpy() for g in torch_ref.grads_lab_layout(model)]
+
+
+def dropout_checks(spec: Spec, data: Dataset, make_candidate: Callable, plan: Plan) -> list[CheckResult]:
+    init = initial_params(spec)
+    ref, cand = TorchSide(spec, init), make_candidate(spec, init)
+    x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
+    out_c, out_again, out_r = cand.predict(x_eval), cand.predict(x_eval), ref.predict(x_eval)
+    forward = compare("forward", [out_c], [out_r], [Label(None, "output")], TOL["forward"])
+    if forward.passed and not np.array_equal(out_c, out_again):
+        forward = CheckResult("forward", False, param="output", message="feedforward gives different outputs "
+                              "for the same input: dropout must be off when evaluating (feedforward)")
+    return [forward, dropout_gradients(spec, data, cand, init)]
+
+
+def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.ndarray],
+                      n: int = DROPOUT_SAMPLES) -> CheckResult:
+    """One-sample backprops: the student's mask read off its gradient, torch given that mask, all must agree."""
+    p, labels = spec.dropout, param_labels(len(init))
+    rng = np.random.default_rng([spec.seed, 7])
+    dropped = total = 0
+    results = []
+    for i, k in enumerate(rng.choice(len(data.x_train), n, replace=False)):
+        x, y = data.x_train[k : k + 1], data.y_train[k : k + 1]
+        _, grads = cand.loss_and_grads(Batch(x, y))
+        if cand.failure is not None:
+            return CheckResult("dropout", False, message=cand.failure.message)
+        # unit j of hidden layer l was dropped <=> its activation was 0 <=> row j of the next weight's gradient is 0
+        keep = [np.any(grads[2 * (l + 1)] != 0, axis=1) for l in range(len(spec.layers) - 2)]
+        dropped += sum(int((~m).sum()) for m in keep)
+        total += sum(m.size for m in keep)
+        want = torch_grads_with_masks(spec, init, x, y, [m[None, :] / (1.0 - p) for m in keep])
+        results.append(compare("dropout", grads, want, labels, TOL["gradients"], step=i, origin="last"))
+    rate = dropped / total
+    spread = 5 * math.sqrt(p * (1 - p) / total) + 1 / total
+    if abs(rate - p) > spread:
+        why = ("is dropout applied in backprop?" if dropped == 0 else
+               "is p the probability of dropping (not keeping) a unit?" if abs(rate - (1 - p)) <= spread else
+               "the lab zeroes each hidden activation with probability p")
+        return CheckResult("dropout", False, max_abs_err=abs(rate - p), got=rate, want=p, param="drop rate",
+                           message=f"backprop dropped {rate:.1%} of the hidden units over {n} one-sample "
+                                   f"mini-batches, expected p = {p:.0%}: {why}")
+    bad = next((r for r in results if not r.passed), None)
+    if bad is not None:
+        bad.message += (" (torch was given the student's own dropout mask, read off the zero rows of the "
+                        "student's gradient, scaled by 1/(1-p))")
+        return bad
+    worst = max(r.max_abs_err for r in results)
+    return CheckResult("dropout", True, max_abs_err=worst, message=(
+        f"{n} one-sample backprops agree with torch given the student's own masks (max abs err {worst:.2e}); "
+        f"drop rate {rate:.1%} for p = {p:.0%}. Not compared: updates and curves (a class's own dropout noise "
+        f"cannot be replayed by torch)"))
+
+
+# --- running ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudentRun:
+    report: Report
+    output: dict[str, str] = field(default_factory=dict)  # model -> the student's captured stdout/stderr
+    hparams: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> constructor kwargs (lab names)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed
+
+
+def _safe(diagnose: Callable | None, session: _Session) -> Callable | None:
+    if diagnose is None:
+        return None
+
+    def hint(result: CheckResult, evidence: Any) -> str | None:
+        if any(s.failure for s in session.sides if s.role == "checks"):
+            return None
+        try:
+            return diagnose(result, evidence)
+        except Exception:  # noqa: BLE001 - a hint is optional; a verdict is not
+            return None
+    return hint
+
+
+def default_diagnose() -> Callable | None:
+    try:
+        from crosscheck.diagnose import diagnose  # noqa: PLC0415 - written in parallel; optional
+    except ImportError:
+        return None
+    return diagnose
+
+
+def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
+                factory: Callable[[Spec, list[np.ndarray]], Any], function: Callable[[], Any] | None = None,
+                plan: Plan | None = None, diagnose: Callable | None = None, show_progress: bool = False) -> StudentRun:
+    """Every spec's checks against one student's class (or task 0's function) built by `factory`."""
+    plan = plan or Plan(steps=STUDENT_STEPS, fd_coords=0)
+    start = time.monotonic()
+    run = StudentRun(Report(task, data_source=data.source))
+    run.report.subject = subject
+    n_train = len(data.x_train)
+    total = sum(0 if s.only_softmax or s.dropout else 2 * (n_train // s.batch_size) * s.epochs for s in specs)
+    with tqdm(total=total, desc=f"task {task} (student)", unit="step", leave=False,
+              disable=not show_progress or total == 0) as bar:
+        for spec in specs:
+            key = spec.name if len(specs) == 1 else f"{spec.name}@lr={spec.lr:g},seed={spec.seed}"
+            run.report.results[key], run.output[key] = _run_spec(spec, data, subject, factory, function, plan,
+                                                                 diagnose, bar.update)
+            if not spec.only_softmax:
+                run.hparams[key] = lab_kwargs(spec)[0]
+    run.seconds = time.monotonic() - start
+    return run
+
+
+def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, function: Callable | None, plan: Plan,
+              diagnose: Callable | None, progress: Callable) -> tuple[list[CheckResult], str]:
+    if spec.only_softmax:
+        return _run_softmax(function, subject)
+    session = _Session()
+    try:
+        if spec.dropout:
+            results = dropout_checks(spec, data, session.make(factory, role="dropout"), plan)
+        else:
+            results = run_checks(spec, data, session.make(factory), plan, progress, _safe(diagnose, session))
+    finally:
+        output = session.close()
+    return finalize(results, session, spec, subject), output
+
+
+def _run_softmax(function: Callable[[], Any] | None, subject: str) -> tuple[list[CheckResult], str]:
+    if function is None:
+        raise StudentUsageError("task 0 checks a function: give --student file.py:function_name")
+    try:
+        fn = function()
+    except StudentError as error:
+        return [CheckResult("load", False, message=str(error)),
+                CheckResult("softmax", False, message="not run: the function could not be loaded")], \
+            getattr(error, "output", "") or ""
+    try:
+        result = check_softmax(fn)
+    finally:
+        output = fn.close() if hasattr(fn, "close") else ""
+    prefix = "softmax raised StudentError: "
+    if result.message.startswith(prefix):
+        result.message = result.message[len(prefix):]
+    return [CheckResult("load", True, message=f"loaded {subject}"), result], output or ""
+
+
+# --- the Python API ---------------------------------------------------------------------------------------------
+
+
+def student_specs(task: str, model: str | None = None, hparams: dict[str, float] | None = None,
+                  epochs: int | None = STUDENT_EPOCHS, **changes: Any) -> list[Spec]:
+    """The preset for one student class: exactly one model (several need --model), with lab-named overrides."""
+    try:
+        specs = preset(task, model)
+    except KeyError as error:
+        raise StudentUsageError(error.args[0]) from None
+    if len({s.name for s in specs}) > 1:
+        raise StudentUsageError(f"task {task} has several models ({', '.join(s.name for s in specs)}); a student's "
+                                f"class implements one: choose it with --model")
+    if epochs is not None:
+        changes["epochs"] = epochs
+    out = []
+    for spec in specs:
+        spec = spec.replace(**changes)
+        if spec.only_softmax:
+            if hparams:
+                raise StudentUsageError("task 0 (softmax) takes no hyperparameters")
+            out.append(spec)
+            continue
+        try:
+            out.append(apply_hparams(spec, hparams or {}))
+        except HparamError as error:
+            raise StudentUsageError(str(error)) from None
+    return out
+
+
+def sandbox_factories(student: StudentRef, limits: Limits = Limits()) -> tuple[Callable, Callable]:
+    return (lambda spec, init: SandboxSide(spec, init, student, limits),
+            lambda: SandboxFunction(student, limits))
+
+
+def in_process_factories(student: StudentRef | type) -> tuple[Callable, Callable]:
+    """Trusted code only: the class (or file) runs inside this process, with the same validation."""
+    if isinstance(student, StudentRef):
+        def load() -> tuple[Any, Path]:
+            return import_student(student.path, student.name)
+
+        def side(spec: Spec, init: list[np.ndarray]) -> LabSide:
+            cls, origin = load()
+            return LabSide(spec, init, cls, origin=origin)
+
+        def function() -> Callable:
+            fn, origin = load()
+            return lambda z: call_function(fn, z, student.name, origin)
+        return side, function
+    return (lambda spec, init: LabSide(spec, init, student),
+            lambda: (lambda z: call_function(student, z, getattr(student, "__name__", "function"))))
+
+
+def check_student(student: str | StudentRef | type, task: str, model: str | None = None, *,
+                  data: Dataset, hparams: dict[str, float] | None = None, epochs: int = STUDENT_EPOCHS,
+                  steps: int = STUDENT_STEPS, limits: Limits = Limits(), isolate: bool = True,
+                  diagnose: bool = True, show_progress: bool = False, **changes: Any) -> StudentRun:
+    """Check a student's class (or task 0 function) against torch; returns the report and the captured output.
+
+    student: "path/file.py:Name" or a StudentRef (run sandboxed unless isolate=False), or a class/function
+    object (run in this process: trusted code only). hparams use the lab's names (see adapter.LAB_HPARAMS).
+    Raises StudentUsageError for a run that cannot be set up; the student's own failures are verdicts.
+    """
+    specs = student_specs(task, model, hparams, epochs, **changes)
+    if isinstance(student, str):
+        student = StudentRef.parse(student)
+    if isinstance(student, StudentRef):
+        subject = f"student {student}" + ("" if isolate else " (in process)")
+        factory, function = sandbox_factories(student, limits) if isolate else in_process_factories(student)
+    else:
+        subject = f"student {getattr(student, '__qualname__', student)} (in process)"
+        factory, function = in_process_factories(student)
+    return run_student(task, specs, data, subject, factory, function, Plan(steps=steps, fd_coords=0),
+                       default_diagnose() if diagnose else None, show_progress)

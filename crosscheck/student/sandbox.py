@@ -1,0 +1,306 @@
+"""Run a student's class in a separate, limited process and drive it from the harness as a Side.
+
+Isolation, and what it is not:
+- the worker (crosscheck/student/worker.py) runs `python -I` in its own session and process group, in a fresh
+  temporary directory (its cwd, HOME and TMPDIR), with stdin from /dev/null and stdout/stderr captured to a file;
+  only the student file's folder and the venv's site-packages are importable; BLAS is single-threaded;
+- limits: wall clock per request and for the whole session (enforced here, by SIGKILL to the process group),
+  RLIMIT_CPU, RLIMIT_AS (memory) and RLIMIT_FSIZE (set by the worker itself before the student's code runs);
+- requests and replies travel over two dedicated pipes as JSON headers + raw float64 (protocol.py); nothing
+  from the worker is ever unpickled, and every array is re-checked here (shape, dtype, finiteness) because the
+  student's code shares the worker's process and may have patched NumPy or our adapter there;
+- the reference (torch) lives in this process only, and the report is written by this process after the worker
+  is dead, so nothing the student does in its own process can change a verdict into a PASS.
+It is not a security boundary against deliberate escape: no namespaces, seccomp or network isolation. A
+daemon that double-forks and calls setsid leaves the process group and survives the final kill; the student's
+code runs with the harness's user id and can read what that user can. Run untrusted submissions in a
+container (Gradescope, CI) as usual; this layer makes honest mistakes and crude tricks safe and legible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crosscheck.spec import Spec
+from crosscheck.student.adapter import StudentError, check_array, lab_kwargs, spec_to_json
+from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
+        "from crosscheck.student.worker import main; main(sys.argv[1:])")
+OUTPUT_EXCERPT = 4000  # characters of the student's captured output shown in a report
+
+
+@dataclass(frozen=True)
+class Limits:
+    call_timeout: float = 60.0  # wall seconds per request (loading the file included)
+    total_timeout: float = 600.0  # wall seconds for the whole worker session
+    cpu_seconds: int = 600  # RLIMIT_CPU
+    memory_mb: int = 4096  # RLIMIT_AS; `import torch` alone maps ~3.2 GB of address space
+    file_mb: int = 64  # RLIMIT_FSIZE: the captured output and any file the student writes
+
+
+@dataclass(frozen=True)
+class StudentRef:
+    """path/to/file.py:Name as given on the command line."""
+
+    path: Path
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> StudentRef:
+        path, sep, name = str(text).rpartition(":")
+        if not sep or not path or not name.isidentifier():
+            raise ValueError(f"--student expects path/to/file.py:ClassName, got {text!r}")
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"--student: no such file: {path}")
+        if file.suffix != ".py":
+            raise ValueError(f"--student: {path} is not a .py file")
+        return cls(file.resolve(), name)
+
+    def __str__(self) -> str:
+        return f"{self.path.name}:{self.name}"
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+class WorkerProcess:
+    """One sandboxed worker: spawn, request/reply with deadlines, kill, collect the captured output."""
+
+    def __init__(self, limits: Limits = Limits()):
+        self.limits = limits
+        self.dir = Path(tempfile.mkdtemp(prefix="crosscheck-student-"))
+        self.output_path = self.dir / ".output"
+        self.dead: str | None = None
+        self.output = ""
+        self._closed = False
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir), "TMPDIR": str(self.dir),
+               "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "MPLBACKEND": "Agg"}
+        worker_limits = {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_seconds,
+                         "file_bytes": limits.file_mb << 20}
+        with open(self.output_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", BOOT, str(ROOT), str(req_r), str(rep_w), json.dumps(worker_limits)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, env=env,
+                pass_fds=(req_r, rep_w), start_new_session=True)
+        os.close(req_r), os.close(rep_w)
+        os.set_blocking(req_w, False), os.set_blocking(rep_r, False)
+        self._fds = (req_w, rep_r)
+        self.channel = Channel(rep_r, req_w, alive=lambda: self.proc.poll() is None)
+        self.deadline = time.monotonic() + limits.total_timeout
+
+    def request(self, header: dict[str, Any], arrays: list[np.ndarray], what: str
+                ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """The reply, or StudentError with the reason (timeout, death, exit, malformed reply, an error reply)."""
+        if self.dead:
+            raise StudentError(self.dead, fatal=True)
+        call_deadline = time.monotonic() + self.limits.call_timeout
+        deadline = min(call_deadline, self.deadline)
+        try:
+            self.channel.send(header, arrays, deadline)
+            reply, out = self.channel.recv(deadline)
+        except ChannelTimeout:
+            limit = (f"the {self.limits.total_timeout:g} s limit for the whole run" if deadline < call_deadline
+                     else f"{self.limits.call_timeout:g} s")
+            self._die(f"{what} did not finish within {limit} (an endless loop?); the student's process was killed")
+        except ChannelClosed:
+            self._die(self._exit_reason(what))
+        except ProtocolError as error:
+            self._die(f"the student's process sent a malformed reply during {what} ({error}); it was killed")
+        if not isinstance(reply.get("ok"), bool):
+            self._die(f"the student's process sent a malformed reply during {what}; it was killed")
+        if not reply["ok"]:
+            layer, param = reply.get("layer"), reply.get("param")
+            raise StudentError(str(reply.get("error"))[:2000], layer if isinstance(layer, int) else None,
+                               param if param in ("weight", "bias", "output") else None)
+        return reply, out
+
+    def _exit_reason(self, what: str) -> str:
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return f"the student's process closed its channel during {what}; it was killed"
+        if code == 0:
+            return (f"the student's process exited with code 0 during {what}, before answering: a submission "
+                    f"must not call sys.exit() / os._exit() / quit()")
+        if code < 0:
+            name = _signal_name(code)
+            extra = {"SIGXCPU": f" (over the {self.limits.cpu_seconds} s CPU-time limit)",
+                     "SIGKILL": " (killed: over a resource limit?)", "SIGSEGV": " (a crash in native code)"}
+            return f"the student's process died with {name} during {what}{extra.get(name, '')}"
+        tail = self._peek_output()
+        memory = (f" (over the {self.limits.memory_mb} MB memory limit)" if "MemoryError" in tail
+                  else "")
+        return f"the student's process exited with code {code} during {what}{memory}"
+
+    def _peek_output(self) -> str:
+        try:
+            with open(self.output_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.output_path) - 4000))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _die(self, reason: str) -> None:
+        self.dead = reason
+        self.kill()
+        raise StudentError(reason, fatal=True)
+
+    def kill(self) -> None:
+        try:  # even when the worker has exited: the student's children may still be in its group
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> str:
+        """Kill the process group, read the captured output, remove the directory; returns the output excerpt."""
+        if self._closed:
+            return self.output
+        self._closed = True
+        self.kill()
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.output = read_excerpt(self.output_path)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.output
+
+    def __del__(self) -> None:  # a safety net; callers close() explicitly
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def read_excerpt(path: Path, limit: int = OUTPUT_EXCERPT) -> str:
+    """The start of a capture, control characters made visible, carriage-return redraws split into lines."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            raw = f.read(limit * 2)
+    except OSError:
+        return ""
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # ANSI colour / cursor codes (tqdm, rich)
+    text = "".join(c if c == "\n" or c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    lines = [line for line in text.split("\n") if line.strip()]
+    out = "\n".join(lines)[:limit]
+    if len(out) < len("\n".join(lines)) or size > len(raw):
+        out += f"\n[... output truncated; {size} bytes in all]"
+    return out
+
+
+class SandboxSide:
+    """A harness Side whose student's object lives in a WorkerProcess; every method may raise StudentError."""
+
+    label = "student"
+
+    def __init__(self, spec: Spec, init: list[np.ndarray], student: StudentRef, limits: Limits = Limits()):
+        self.spec, self.student = spec, student
+        self.shapes = [tuple(p.shape) for p in init]
+        self._params: list[np.ndarray] | None = [p.copy() for p in init]
+        self.worker = WorkerProcess(limits)
+        required, optional = lab_kwargs(spec)
+        header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
+                  "spec": spec_to_json(spec), "required": required, "optional": optional}
+        self.info = _load(self.worker, header, init, student)
+
+    def _grads_or_params(self, arrays: list[np.ndarray], what: str, finite: bool = True) -> list[np.ndarray]:
+        if len(arrays) != len(self.shapes):
+            raise StudentError(f"{what}: expected {len(self.shapes)} arrays from the student's process, got "
+                               f"{len(arrays)}")
+        return [check_array(a, s, f"{what}[{i}]", i // 2, "weight" if i % 2 == 0 else "bias", finite)
+                for i, (a, s) in enumerate(zip(arrays, self.shapes))]
+
+    def params(self) -> list[np.ndarray]:
+        if self._params is None:
+            out = self.worker.request({"op": "params"}, [], "reading the parameters")[1]
+            self._params = self._grads_or_params(out, "parameters")
+        return [p.copy() for p in self._params]
+
+    def set_params(self, params: list[np.ndarray]) -> None:
+        self.worker.request({"op": "set_params"}, list(params), "setting self.weights and self.biases")
+        self._params = [np.array(p, dtype=np.float64, copy=True) for p in params]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        out = self.worker.request({"op": "predict"}, [x], "feedforward")[1]
+        if len(out) != 1:
+            raise StudentError("feedforward: malformed reply from the student's process")
+        return check_array(out[0], (len(x), self.spec.layers[-1]), "feedforward(x)", None, "output")
+
+    def _inputs(self, batch: Any) -> np.ndarray:
+        """Augmented batches: the student gets torchvision's images, exactly what the torch side trains on."""
+        if getattr(batch, "angles", None) is None:
+            return batch.x
+        import torch  # noqa: PLC0415
+
+        import torch_ref.augment  # noqa: PLC0415
+        return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
+
+    def loss_and_grads(self, batch: Any) -> tuple[None, list[np.ndarray]]:
+        out = self.worker.request({"op": "grads"}, [self._inputs(batch), batch.y], "backprop")[1]
+        return None, self._grads_or_params(out, "gradients")
+
+    def step(self, batch: Any) -> None:
+        out = self.worker.request({"op": "step"}, [self._inputs(batch), batch.y], "update_mini_batch")[1]
+        self._params = self._grads_or_params(out, "parameters after update_mini_batch")
+        return None
+
+    def close(self) -> str:
+        return self.worker.close()
+
+
+class SandboxFunction:
+    """Task 0: the student's softmax function, called in a WorkerProcess."""
+
+    def __init__(self, student: StudentRef, limits: Limits = Limits()):
+        self.student = student
+        self.worker = WorkerProcess(limits)
+        header = {"op": "load", "kind": "function", "path": str(student.path), "name": student.name}
+        self.info = _load(self.worker, header, [], student)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        out = self.worker.request({"op": "call"}, [z], self.student.name)[1]
+        if len(out) != 1:
+            raise StudentError(f"{self.student.name}: malformed reply from the student's process")
+        return check_array(out[0], z.shape, f"{self.student.name}(z)", finite=False)
+
+    def close(self) -> str:
+        return self.worker.close()
+
+
+def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> str:
+    """The load request; on failure the worker is closed and its captured output rides on the error."""
+    try:
+        return str(worker.request(header, init, f"loading {student}")[0].get("info", ""))
+    except StudentError as error:
+        error.output = worker.close()
+        raise
