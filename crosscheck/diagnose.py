@@ -20,7 +20,7 @@ import torch
 
 import torch_ref
 from crosscheck.checks import TOL, Evidence
-from crosscheck.diff import CheckResult, Label, Tolerance, compare, constant_ratio, param_labels
+from crosscheck.diff import CheckResult, Label, Tolerance, compare, param_labels
 from crosscheck.sides import TorchSide
 from crosscheck.spec import Spec
 
@@ -229,7 +229,7 @@ def dropout_not_rescaled(result: CheckResult, ev: Evidence) -> str | None:
     loss, grads = variant.loss_and_grads(ev.batches[step])
     if result.name == "loss":
         match = _near(result.got, loss, TOL["loss"].rtol * 10)
-    else:  # the candidate's weights after a hidden layer are the variant's divided by (1−p): chain rule, d/dW = (1−p)·d/dW'
+    else:  # the candidate's weights after a hidden layer are the variant's W' / (1−p), so d/dW = (1−p)·d/dW'
         match = _matches(ev.grads_candidate[step], _hidden_scaled(ev.spec, grads, 1 - p), TOL["gradients"])
     if not match:
         return None
@@ -286,10 +286,9 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
             f"the factor is in the error at the output ({error})/B; look for an extra constant there.")
 
 
-def _failing(result: CheckResult, ev: Evidence) -> tuple[int, list[CheckResult]] | None:
+def _failing(result: CheckResult, ev: Evidence) -> tuple[int, list[CheckResult]]:
+    """The failing step and every gradient tensor compared on its own there."""
     step = result.step or 0
-    if step >= len(ev.grads_candidate):
-        return None
     return step, _per_tensor("gradients", ev.grads_candidate[step], ev.grads_torch[step], TOL["gradients"])
 
 
@@ -306,8 +305,9 @@ def confined_to_one_kind(result: CheckResult, ev: Evidence) -> str | None:
     batch = len(ev.batches[step].y)
     if kinds == {"bias"}:
         if same and _near(ratios[0], 1 / batch):
-            return (f"only the bias gradients differ ({names}), each 1/B = {_g(ratios[0])} × torch's: the bias gradient "
-                    f"is averaged over the batch, but delta already carries the 1/B; sum it, np.sum(delta, axis=0).")
+            return (f"only the bias gradients differ ({names}), each 1/B = {_g(ratios[0])} × torch's: the bias "
+                    f"gradient is averaged over the batch, but delta already carries the 1/B; sum it, "
+                    f"np.sum(delta, axis=0).")
         factor = f" ({_g(ratios[0])} × torch's)" if same else ""
         return (f"only the bias gradients differ ({names}){factor} while every weight gradient matches, so delta is "
                 f"right: the bias gradient is delta summed over the batch axis, np.sum(delta, axis=0).")
@@ -354,8 +354,8 @@ def below_output_only(result: CheckResult, ev: Evidence) -> str | None:
     derivative = "σ'(z) = a(1 − a)" if act == "sigmoid" else f"{act}'(z)"
     return (f"the output layer's gradients match but {_label(first)}'s don't: the error goes wrong when delta is "
             f"carried back through a hidden {act}. Check that delta @ W.T is multiplied by the activation derivative "
-            f"{derivative} at the pre-activation z, once per hidden layer (σ'(a) of the activation, or no derivative, "
-            f"gives exactly this).")
+            f"{derivative} at the pre-activation z, once per hidden layer (σ'(a) on the activation, or no derivative "
+            f"at all, gives this pattern).")
 
 
 def output_layer_wrong(result: CheckResult, ev: Evidence) -> str | None:
@@ -365,7 +365,8 @@ def output_layer_wrong(result: CheckResult, ev: Evidence) -> str | None:
     if ev.spec.head == "mse":
         rule = "(a − y)/B ⊙ σ'(z) = (a − y)/B ⊙ a(1 − a), with a the output"
     else:
-        rule = "(p − y)/B with p the softmax output: the softmax Jacobian cancels against the log, so no extra derivative"
+        rule = ("(p − y)/B with p the softmax output: the softmax Jacobian cancels against the log, so no extra "
+                "derivative")
     return (f"the output layer's gradient already differs (and not by one constant), so the error at the output is "
             f"wrong: for {HEADS[ev.spec.head]} it is {rule}.")
 
@@ -580,16 +581,23 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
                 f"differs, so the backward pass depends on something that changes between steps (state kept across "
                 f"calls, a counter).")
     if result.name == "updates":
-        hint = f"the first difference is in {where} at step {step}; gradients matched, so the optimizer update is where to look"
+        hint = f"the first difference is in {where} at step {step}; gradients matched, so the optimizer update is "
+        hint += "where to look"
         if step:
-            hint += f" (steps 0–{step - 1} agreed: look at what it carries between steps, e.g. momentum or accumulators)"
+            hint += f" (steps 0–{step - 1} agreed: look at what it carries between steps, e.g. momentum, accumulators)"
         return hint + "."
     if result.name == "curves":
         steps = f"all {len(ev.batches)} lockstep steps" if ev is not None and ev.batches else "every lockstep step"
         return (f"{steps} agreed (gradients and parameters), so the difference builds up later in training: look for "
                 f"something that changes with the step or epoch (a schedule, state reset between epochs) or in how "
                 f"the loss and accuracy are evaluated.")
-    return f"{result.name} differs first at {where}: {result.message}"
+    if result.name == "softmax":
+        cases = ", ".join(result.extra.get("failing", [])) or "its inputs"
+        return f"your softmax differs from torch.softmax on {cases}."
+    if result.name == "augment_images":
+        return ("your augmented images differ from torchvision's F.affine for the same angles and shifts, inside the "
+                "image too: the geometry (rotation direction and centre, shift direction) is where to look.")
+    return f"the first failing check is {result.name}: {result.message}"
 
 
 HYPOTHESES: dict[str, list[Hypothesis]] = {

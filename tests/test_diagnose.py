@@ -437,7 +437,8 @@ ADAM_L2 = MODELS["adam"].replace(hparams={**MODELS["adam"].hparams, "weight_deca
      ["weights[1] at step 3", "gradients matched, so the optimizer update is where to look"]),
 ], ids=["l2-on-biases", "adamw-biases-undecayed", "no-l2", "l2-without-lr", "l2-without-lr-momentum",
         "adagrad-eps-inside", "adagrad-eps-outside", "adamw-as-adam-l2", "adam-l2-as-adamw", "nesterov-missing",
-        "nesterov-extra", "ema-dampening", "ema-from-zero", "momentum-missing", "adam-no-bias-correction", "lagging", "stale-gradient",
+        "nesterov-extra", "ema-dampening", "ema-from-zero", "momentum-missing", "adam-no-bias-correction", "lagging",
+        "stale-gradient",
         "frozen-biases", "half-lr", "ascent", "neutral"])
 def test_optimizer_bugs(spec, candidate, where, words, data):
     first = first_failure(spec, data, candidate)

@@ -78,7 +78,8 @@ class Failure:
 class Guarded:
     """A Side over a student backend (LabSide or SandboxSide) that records the first StudentError and never raises.
 
-    role: "checks" (forward, first gradients, lockstep), "curves" (free training) or "dropout".
+    role: "checks" (forward, first gradients, lockstep), "curves" (free training), "extra" (any further side a
+    check builds, e.g. eps_placement's one step) or "dropout".
     """
 
     label = "student"
@@ -104,8 +105,8 @@ class Guarded:
     # where in the checks a call is
 
     def _phase(self, method: str) -> tuple[str, int | None, bool]:
-        if self.role == "curves":
-            return "curves", self._predicts, False
+        if self.role in ("curves", "extra"):
+            return self.role, (self._predicts if self.role == "curves" else None), False
         if self.role == "dropout":
             return ("forward", None, False) if method == "predict" else ("dropout", self._grads, False)
         if method == "predict":
@@ -156,10 +157,21 @@ class Guarded:
         self._steps += 1
         return None
 
+    def inputs(self, batch: Batch) -> np.ndarray:
+        """What the student's class is given for an augmented batch: torchvision's images (see the docstring)."""
+        return _torch_inputs(batch)
+
     def close(self) -> None:
         if self.backend is not None and hasattr(self.backend, "close"):
             self.output = self.backend.close() or self.output
         self.backend = None
+
+
+def _torch_inputs(batch: Batch) -> np.ndarray:
+    if batch.angles is None:
+        return batch.x
+    import torch_ref.augment  # noqa: PLC0415
+    return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
 
 
 @dataclass
@@ -173,7 +185,8 @@ class _Session:
         def make_candidate(spec: Spec, init: list[np.ndarray]) -> Guarded:
             stop = next((s.failure.message for s in self.sides
                          if s.failure and (s.failure.fatal or s.failure.check == "load")), None)
-            side = Guarded(lambda: factory(spec, init), spec, init, role or ("curves" if self.sides else "checks"),
+            kind = role or (("checks", "curves")[len(self.sides)] if len(self.sides) < 2 else "extra")
+            side = Guarded(lambda: factory(spec, init), spec, init, kind,
                            skip=None if stop is None else f"not run: {stop}")
             self.sides.append(side)
             return side
@@ -206,32 +219,41 @@ def _target(results: list[CheckResult], failure: Failure) -> int | None:
     return names.index(failure.check) if failure.check in names else None
 
 
+_SIDE_CHECKS = {"checks": {"forward", "loss", "gradients", "finite_differences", "updates"},
+                "dropout": {"forward", "dropout"}, "curves": {"curves"}, "extra": set()}
+NOT_FOR_STUDENTS = {"augment_images": "the class is given torchvision's augmented images; its own augmentation "
+                                      "code, if any, is not checked"}
+
+
 def finalize(results: list[CheckResult], session: _Session, spec: Spec, subject: str) -> list[CheckResult]:
     """[load] + results, with each recorded student failure put on its check and that side's later checks
     marked not run. Whatever cannot be placed is appended, so a failure is never lost."""
+    notes = [why for name, why in NOT_FOR_STUDENTS.items() if any(r.name == name for r in results)]
+    results = [r for r in results if r.name not in NOT_FOR_STUDENTS]
     first = session.sides[0] if session.sides else None
     if first is not None and first.failure and first.failure.check == "load":
         load = _failed("load", first.failure)
-        load.step = None
-        return [load] + [CheckResult(r.name, False, message=f"not run: the class could not be loaded",
+        return [load] + [CheckResult(r.name, False, message="not run: the class could not be loaded",
                                      extra={"student_error": True}) for r in results]
     info = first.info if first is not None else ""
-    load = CheckResult("load", True, message=f"loaded {subject}" + (f"; constructed {info}" if info else ""))
+    load = CheckResult("load", True, message="; ".join([f"loaded {subject}" + (f"; constructed {info}" if info else ""),
+                                                        *notes]))
     out = list(results)
+    reported = False
     for side in session.sides:
         failure = side.failure
-        if failure is None:
+        if failure is None or (side.role == "extra" and reported):
             continue
+        reported = True
         index = _target(out, failure)
         if index is None:
-            out.append(_failed(failure.check, failure))
+            out.append(_failed("student code" if side.role == "extra" else failure.check, failure))
             continue
         out[index] = _failed(out[index].name, failure)
-        if side.role != "curves":  # the same side's later checks ran on NaN answers
-            for j in range(index + 1, len(out)):
-                if out[j].name not in ("curves",) and not out[j].extra.get("student_error"):
-                    out[j] = CheckResult(out[j].name, False, message=f"not run: the student's code failed "
-                                         f"earlier, in '{out[index].name}'", extra={"student_error": True})
+        for j in range(index + 1, len(out)):  # the same side's later checks ran on NaN answers
+            if out[j].name in _SIDE_CHECKS[side.role] and not out[j].extra.get("student_error"):
+                out[j] = CheckResult(out[j].name, False, message=f"not run: the student's code failed earlier, in "
+                                     f"'{out[index].name}'", extra={"student_error": True})
     return [load] + out
 
 
