@@ -276,6 +276,9 @@ def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], c
     """
     params = [p.copy() for p in cand.params()]
     got, want, labels = [], [], []
+    if [np.shape(g) for g in grads] != [p.shape for p in params]:
+        return CheckResult("finite_differences", False, message="gradient shapes differ from the parameters' "
+                                                                 "(see the gradients check)")
     for i, (p, label) in enumerate(zip(params, param_labels(len(params)))):
         picks = [np.unravel_index(k, p.shape) for k in rng.choice(p.size, min(coords, p.size), replace=False)]
         numeric = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from crosscheck.checks import Plan
@@ -40,7 +41,8 @@ def _positive(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compare.py", description="Cross-check the NumPy MLP reference (or a student's class) against torch.",
-        epilog="Exit codes: 0 all checks pass; 1 a mismatch; 2 bad usage or input.")
+        epilog="Exit codes: 0 all checks pass; 1 a mismatch (with --student: any failing check, the student's "
+               "code crashing or hanging included); 2 bad usage or input.")
     p.add_argument("--task", choices=list(TASKS), help="the lab task to check")
     p.add_argument("--model", help="one model of the task (see --list)")
     p.add_argument("--list", action="store_true", help="list tasks and their models, then exit")
@@ -58,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG of test accuracy per epoch, NumPy vs torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from crosscheck.student.cli import add_arguments as add_student_arguments
+    add_student_arguments(p)
     return p
 
 
@@ -106,9 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError) as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_PASS
 
 
 def _run(args: argparse.Namespace) -> int:
+    from crosscheck.student import cli as student_cli
+    if student_cli.wants_student_mode(args):
+        return student_cli.run(args)
     data = load(args.data)
     if args.sweep:
         from crosscheck.sweep import run_sweep

@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 
 from crosscheck.checks import Plan, run_checks
 from crosscheck.data import Dataset
+from crosscheck.diagnose import diagnose
 from crosscheck.report import Report
 from crosscheck.sides import NumpySide, Side
 from crosscheck.spec import Spec
@@ -26,5 +27,6 @@ def run_task(task: str, specs: list[Spec], data: Dataset, plan: Plan,
         for spec in specs:
             key = spec.name if len(specs) == len({s.name for s in specs}) else f"{spec.name}@lr={spec.lr:g}"
             bar.set_postfix_str(key)
-            report.results[key] = run_checks(spec, data, make_candidate, plan, progress=lambda: bar.update())
+            report.results[key] = run_checks(spec, data, make_candidate, plan, progress=lambda: bar.update(),
+                                             diagnose=diagnose)
     return report

@@ -176,15 +176,15 @@ def _torch_inputs(batch: Batch) -> np.ndarray:
 
 @dataclass
 class _Session:
-    """The sides one spec's checks created, in order. After a failed load, a timeout or a dead process, later
-    sides are not started (they would only repeat it): they fail at once with "not run"."""
+    """The sides one spec's checks created, in order. Once a side has failed (its load, an exception, a timeout,
+    a dead process), later sides are not started (they would repeat it, at the cost of another timeout or
+    memory bomb): they fail at once with "not run"."""
 
     sides: list[Guarded] = field(default_factory=list)
 
     def make(self, factory: Callable[[Spec, list[np.ndarray]], Any], role: str | None = None) -> Callable:
         def make_candidate(spec: Spec, init: list[np.ndarray]) -> Guarded:
-            stop = next((s.failure.message for s in self.sides
-                         if s.failure and (s.failure.fatal or s.failure.check == "load")), None)
+            stop = next((s.failure.message for s in self.sides if s.failure), None)
             kind = role or (("checks", "curves")[len(self.sides)] if len(self.sides) < 2 else "extra")
             side = Guarded(lambda: factory(spec, init), spec, init, kind,
                            skip=None if stop is None else f"not run: {stop}")
@@ -219,6 +219,13 @@ def _target(results: list[CheckResult], failure: Failure) -> int | None:
     return names.index(failure.check) if failure.check in names else None
 
 
+def _genuine_first(result: CheckResult, failure: Failure) -> bool:
+    """A lockstep step's gradients are compared after its update: when update_mini_batch failed at step k, a
+    gradient mismatch at step k was measured on the student's real gradients and is the first divergence."""
+    return (failure.lockstep and failure.check == "updates" and not result.passed and result.name == "gradients"
+            and result.step == failure.step and not result.extra.get("student_error"))
+
+
 _SIDE_CHECKS = {"checks": {"forward", "loss", "gradients", "finite_differences", "updates"},
                 "dropout": {"forward", "dropout"}, "curves": {"curves"}, "extra": set()}
 NOT_FOR_STUDENTS = {"augment_images": "the class is given torchvision's augmented images; its own augmentation "
@@ -249,7 +256,11 @@ def finalize(results: list[CheckResult], session: _Session, spec: Spec, subject:
         if index is None:
             out.append(_failed("student code" if side.role == "extra" else failure.check, failure))
             continue
-        out[index] = _failed(out[index].name, failure)
+        if _genuine_first(out[index], failure):  # keep the real divergence; the error came after it
+            out[index].message += f"; then the student's code failed: {failure.message}"
+            out[index].extra["student_error"] = True
+        else:
+            out[index] = _failed(out[index].name, failure)
         for j in range(index + 1, len(out)):  # the same side's later checks ran on NaN answers
             if out[j].name in _SIDE_CHECKS[side.role] and not out[j].extra.get("student_error"):
                 out[j] = CheckResult(out[j].name, False, message=f"not run: the student's code failed earlier, in "
@@ -419,21 +430,14 @@ def _run_softmax(function: Callable[[], Any] | None, subject: str) -> tuple[list
 # --- the Python API ---------------------------------------------------------------------------------------------
 
 
-def student_specs(task: str, model: str | None = None, hparams: dict[str, float] | None = None,
-                  epochs: int | None = STUDENT_EPOCHS, **changes: Any) -> list[Spec]:
-    """The preset for one student class: exactly one model (several need --model), with lab-named overrides."""
-    try:
-        specs = preset(task, model)
-    except KeyError as error:
-        raise StudentUsageError(error.args[0]) from None
-    if len({s.name for s in specs}) > 1:
-        raise StudentUsageError(f"task {task} has several models ({', '.join(s.name for s in specs)}); a student's "
-                                f"class implements one: choose it with --model")
-    if epochs is not None:
-        changes["epochs"] = epochs
+def prepare_specs(specs: list[Spec], hparams: dict[str, float] | None = None) -> list[Spec]:
+    """One model only (a class implements one), with lab-named hyperparameter overrides applied to both sides."""
+    names = list(dict.fromkeys(s.name for s in specs))
+    if len(names) > 1:
+        raise StudentUsageError(f"this task has several models ({', '.join(names)}); a student's class implements "
+                                f"one: choose it with --model")
     out = []
     for spec in specs:
-        spec = spec.replace(**changes)
         if spec.only_softmax:
             if hparams:
                 raise StudentUsageError("task 0 (softmax) takes no hyperparameters")
@@ -444,6 +448,18 @@ def student_specs(task: str, model: str | None = None, hparams: dict[str, float]
         except HparamError as error:
             raise StudentUsageError(str(error)) from None
     return out
+
+
+def student_specs(task: str, model: str | None = None, hparams: dict[str, float] | None = None,
+                  epochs: int | None = STUDENT_EPOCHS, **changes: Any) -> list[Spec]:
+    """The task's preset for one student class, with the student defaults (2 epochs) and overrides."""
+    try:
+        specs = preset(task, model)
+    except KeyError as error:
+        raise StudentUsageError(error.args[0]) from None
+    if epochs is not None:
+        changes["epochs"] = epochs
+    return prepare_specs([s.replace(**changes) for s in specs], hparams)
 
 
 def sandbox_factories(student: StudentRef, limits: Limits = Limits()) -> tuple[Callable, Callable]:

@@ -1,7 +1,7 @@
 """Run a student's class in a separate, limited process and drive it from the harness as a Side.
 
 Isolation, and what it is not:
-- the worker (crosscheck/student/worker.py) runs `python -I` in its own session and process group, in a fresh
+- the worker (crosscheck/student/worker.py) runs `python -I -u` in its own session and process group, in a fresh
   temporary directory (its cwd, HOME and TMPDIR), with stdin from /dev/null and stdout/stderr captured to a file;
   only the student file's folder and the venv's site-packages are importable; BLAS is single-threaded;
 - limits: wall clock per request and for the whole session (enforced here, by SIGKILL to the process group),
@@ -102,7 +102,7 @@ class WorkerProcess:
                          "file_bytes": limits.file_mb << 20}
         with open(self.output_path, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", BOOT, str(ROOT), str(req_r), str(rep_w), json.dumps(worker_limits)],
+                [sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w), json.dumps(worker_limits)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, env=env,
                 pass_fds=(req_r, rep_w), start_new_session=True)
         os.close(req_r), os.close(rep_w)

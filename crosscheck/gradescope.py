@@ -1,0 +1,50 @@
+"""Gradescope's results.json from a report: one test per check per model, one point each.
+
+Format (gradescope-autograders.readthedocs.io, "Autograder Specifications"): top-level "score",
+"execution_time", "output", "visibility", "stdout_visibility" and "tests", each test with "name", "number",
+"score", "max_score", "status" ("passed"/"failed"), "output" and "visibility". The total is the number of
+checks passed, so the score is proportional to them; scale it with the assignment's points in Gradescope.
+The student's own captured output goes into the top-level "output", labelled as such and truncated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from crosscheck.report import Report
+
+
+def results(report: Report, output: str = "", seconds: float | None = None, visibility: str = "visible") -> dict:
+    tests = []
+    for m, (model, checks) in enumerate(report.results.items(), start=1):
+        for c, r in enumerate(checks, start=1):
+            text = ("PASS: " if r.passed else "FAIL: ") + (r.message or "")
+            if r.extra.get("hint"):
+                text += f"\nhint: {r.extra['hint']}"
+            tests.append({"name": f"{model}: {r.name}" if len(report.results) > 1 or model else r.name,
+                          "number": f"{m}.{c}", "score": 1.0 if r.passed else 0.0, "max_score": 1.0,
+                          "status": "passed" if r.passed else "failed", "output": text, "visibility": visibility})
+    summary = str(report).splitlines()[0] if report.results else f"task {report.task}"
+    out = {"score": sum(t["score"] for t in tests), "output": summary + (f"\n\n{labelled(output)}" if output else ""),
+           "visibility": visibility, "stdout_visibility": "hidden", "tests": tests}
+    if seconds is not None:
+        out["execution_time"] = round(seconds, 2)
+    return out
+
+
+def error_results(message: str) -> dict:
+    """A submission that could not be checked at all (e.g. the expected file is missing): score 0, one test."""
+    return {"score": 0.0, "output": message, "visibility": "visible", "stdout_visibility": "hidden",
+            "tests": [{"name": "submission", "number": "1.1", "score": 0.0, "max_score": 1.0, "status": "failed",
+                       "output": message, "visibility": "visible"}]}
+
+
+def labelled(output: str) -> str:
+    """The student's captured stdout/stderr, fenced and prefixed so it can never pass for the grader's text."""
+    lines = "\n".join(f"  | {line}" for line in output.splitlines())
+    return f"--- the submission's own output (captured; not a verdict) ---\n{lines}\n--- end of the submission's output ---"
+
+
+def write(data: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")

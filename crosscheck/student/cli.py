@@ -1,0 +1,101 @@
+"""The command line's student mode: `compare.py --task N [--model M] --student file.py:Class [--hparam k=v ...]`.
+
+Exit codes as everywhere: 0 every check passes, 1 the student's class fails a check (its code crashing, hanging
+or returning garbage included), 2 the run cannot be set up (no such file, no `:Class`, a task with several
+models and no --model, an unknown --hparam). Reports are written only after the student's process is dead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS
+
+MAX_OUTPUT_LINES = 40
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "student mode", "check a student's lab-style class, run in a sandboxed process, instead of the NumPy "
+        f"reference; default plan: {STUDENT_STEPS} lockstep steps, {STUDENT_EPOCHS} epochs")
+    g.add_argument("--student", metavar="FILE.py:NAME",
+                   help="the student's class with the lab's interface (task 0: the softmax function), e.g. "
+                        "submission/network.py:Network; tasks 3 and 4 need --model")
+    g.add_argument("--hparam", metavar="NAME=VALUE", action="append",
+                   help="a constructor hyperparameter in the lab's names, repeatable: l2_factor, momentum (task 2, "
+                        "nesterov, dropout, augment), p (dropout), beta_1, beta_2, eps, weight_decay (adam, adamw), "
+                        "eps (adagrad); default: the preset's values; torch is given the same")
+    g.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="wall-clock limit per call into the student's code (default 60; the whole run gets "
+                        "max(600, 10x) seconds)")
+    g.add_argument("--gradescope", metavar="PATH",
+                   help="also write Gradescope's results.json here (one test per check, 1 point each)")
+
+
+def wants_student_mode(args: argparse.Namespace) -> bool:
+    return any(getattr(args, k, None) is not None for k in ("student", "hparam", "timeout", "gradescope"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from crosscheck import gradescope  # noqa: PLC0415
+    from crosscheck.cli import EXIT_MISMATCH, EXIT_PASS, UsageError, specs_from_args  # noqa: PLC0415 - no cycle
+    from crosscheck.data import load  # noqa: PLC0415
+    from crosscheck.student.adapter import HparamError, parse_hparams  # noqa: PLC0415
+    from crosscheck.checks import Plan  # noqa: PLC0415
+    from crosscheck.student.runner import (StudentUsageError, default_diagnose, prepare_specs,  # noqa: PLC0415
+                                           run_student, sandbox_factories)
+    from crosscheck.student.sandbox import Limits, StudentRef  # noqa: PLC0415
+
+    if args.student is None:
+        raise UsageError("--hparam, --timeout and --gradescope apply to --student runs")
+    try:
+        student = StudentRef.parse(args.student)
+    except ValueError as error:
+        if args.gradescope:  # the submission is missing: that is a score of 0, not a broken autograder
+            gradescope.write(gradescope.error_results(f"could not check the submission: {error}"), args.gradescope)
+        raise UsageError(str(error)) from None
+    if args.sweep:
+        raise UsageError("--sweep is not available with --student")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    try:
+        overrides = parse_hparams(args.hparam)
+    except HparamError as error:
+        raise UsageError(str(error)) from None
+    data = load(args.data)
+    specs = specs_from_args(args)
+    if args.epochs is None and not args.quick:
+        specs = [s.replace(epochs=STUDENT_EPOCHS) for s in specs]
+    try:
+        specs = prepare_specs(specs, overrides)
+    except StudentUsageError as error:
+        raise UsageError(str(error)) from None
+    limits = Limits()
+    if args.timeout is not None:
+        limits = dataclasses.replace(limits, call_timeout=args.timeout,
+                                     total_timeout=max(limits.total_timeout, 10 * args.timeout))
+    factory, function = sandbox_factories(student, limits)
+    run = run_student(args.task, specs, data, f"student {student}", factory, function,
+                      Plan(steps=args.steps or STUDENT_STEPS, fd_coords=0), default_diagnose(),
+                      show_progress=not args.no_progress)
+    # every worker is dead by now: what is printed and written below is the harness's alone
+    print(run.report)
+    output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
+                       for model, text in run.output.items() if text)
+    if output:
+        lines = output.splitlines()
+        shown = "\n".join(lines[:MAX_OUTPUT_LINES]) + (f"\n[... {len(lines) - MAX_OUTPUT_LINES} more lines]"
+                                                      if len(lines) > MAX_OUTPUT_LINES else "")
+        print(gradescope.labelled(shown))
+    if args.json:
+        run.report.write_json(args.json)
+    if args.gradescope:
+        gradescope.write(gradescope.results(run.report, output, run.seconds), args.gradescope)
+    if args.plot:
+        from crosscheck.plot import plot_report  # noqa: PLC0415
+        plot_report(run.report, args.plot)
+    sys.stdout.flush()
+    return EXIT_PASS if run.passed else EXIT_MISMATCH
+
