@@ -205,40 +205,54 @@ class Timing:
 
 
 class CpuMonitor:
-    """How much of the machine *other* processes used during a stretch of time: all CPUs' busy time (/proc/stat)
-    minus this process's own CPU time, over wall time x CPUs. The box may be shared; a timed epoch during which
-    someone else computed is measured again (up to --retries times) and flagged if it stays contended."""
+    """How much of the machine *other* processes used during a stretch of time: all CPUs' busy ticks (/proc/stat)
+    minus this process's own ticks (/proc/self/stat, all threads, same tick accounting), over wall time x CPUs. The
+    box may be shared; a timed epoch during which someone else computed is measured again (up to --retries times)
+    and flagged if it stays contended. Linux only (nan elsewhere); one tick of slack absorbs the tick quantisation."""
 
     def __init__(self) -> None:
-        self.available = self._system_busy() is not None
+        self.available = self._ticks() is not None
         self.cpus = os.cpu_count() or 1
+        self.hz = os.sysconf("SC_CLK_TCK") if self.available else 100
 
     @staticmethod
-    def _system_busy() -> float | None:
+    def _ticks() -> tuple[int, int] | None:
+        """(busy ticks of all CPUs, ticks of this process) or None without /proc."""
         try:
             with open("/proc/stat") as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
+                fields = [int(v) for v in f.readline().split()[1:9]]
+            with open("/proc/self/stat") as f:
+                own = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 3, utime field 14
+        except (OSError, ValueError, IndexError):
             return None
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait; steal counts as busy (taken)
-        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        idle = fields[3] + fields[4]  # idle + iowait; steal (taken by the hypervisor) counts as busy
+        return sum(fields) - idle, int(own[11]) + int(own[12])
 
-    @staticmethod
-    def _self_cpu() -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
+    def start(self) -> tuple[float, tuple[int, int] | None]:
+        return time.perf_counter(), self._ticks()
 
-    def start(self) -> tuple[float, float, float]:
-        return time.perf_counter(), self._system_busy() or 0.0, self._self_cpu()
-
-    def others(self, started: tuple[float, float, float]) -> float:
-        """Fraction of all CPUs busy with other processes since start() (nan where /proc/stat is unavailable)."""
-        if not self.available:
+    def others(self, started: tuple[float, tuple[int, int] | None]) -> float:
+        """Fraction of all CPUs busy with other processes since start() (nan where /proc is unavailable)."""
+        wall, before = started
+        after = self._ticks()
+        if before is None or after is None:
             return float("nan")
-        wall, busy, own = started
-        elapsed = time.perf_counter() - wall
-        foreign = (self._system_busy() - busy) - (self._self_cpu() - own)
-        return max(0.0, foreign) / (elapsed * self.cpus)
+        foreign = (after[0] - before[0]) - (after[1] - before[1]) - 1
+        return max(0, foreign) / (self.hz * (time.perf_counter() - wall) * self.cpus)
+
+    def wait_quiet(self, max_wait: float, window: float = 3.0) -> str:
+        """Block until other processes have used < CONTENDED of the machine for `window` seconds (or give up)."""
+        if not self.available or max_wait <= 0:
+            return "not waited"
+        deadline, quiet_since = time.monotonic() + max_wait, time.monotonic()
+        while time.monotonic() < deadline:
+            started = self.start()
+            time.sleep(0.5)
+            if self.others(started) > CONTENDED:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= window:
+                return f"quiet for {window:.0f} s before starting"
+        return f"WARNING: the machine did not get quiet within {max_wait:.0f} s"
 
 
 MONITOR = CpuMonitor()
@@ -251,8 +265,8 @@ def _settle() -> None:
 
 
 def _one_epoch(impl, steps: int, n_test: int, timing: Timing) -> float:
+    started = MONITOR.start()  # the watched window includes the settling pause: at least 0.2 s, even for tiny runs
     _settle()
-    started = MONITOR.start()
     start = time.perf_counter()
     impl.train_epoch(steps)
     trained = time.perf_counter()
@@ -321,17 +335,17 @@ def blas_summary() -> list[str]:
         from threadpoolctl import threadpool_info
 
         for pool in threadpool_info():
-            owner = "numpy" if "numpy" in pool.get("filepath", "") else (
-                "torch" if "torch" in pool.get("filepath", "") else "other")
+            path = pool.get("filepath", "")
+            owner = "numpy" if "numpy" in path else "torch" if "torch" in path else Path(path).name
             extra = ", ".join(f"{k}={pool[k]}" for k in ("version", "architecture", "threading_layer") if pool.get(k))
-            lines.append(f"{owner}: {pool['internal_api']} ({pool['user_api']}) threads={pool['num_threads']}"
+            lines.append(f"{owner}'s {pool['prefix']}: {pool['internal_api']} threads={pool['num_threads']}"
                          + (f", {extra}" if extra else ""))
     except ImportError:
         config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         lines.append(f"numpy: {config.get('name')} {config.get('version')} (threadpoolctl not installed: "
                      f"thread count unknown)")
     mkl = "MKL" if torch.backends.mkl.is_available() else "no MKL"
-    lines.append(f"torch: {mkl}, intra-op threads={torch.get_num_threads()}, "
+    lines.append(f"torch: BLAS {mkl}, intra-op threads={torch.get_num_threads()}, "
                  f"interop threads={torch.get_num_interop_threads()}")
     return lines
 
@@ -395,7 +409,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-samples", type=_positive, help="test samples (default 10,000, --quick 1,000)")
     p.add_argument("--retries", type=int, default=2,
                    help="re-measure an epoch up to this many times when other processes used more than "
-                        f"{CONTENDED:.0%} of the machine during it (default 2; 0 to keep every measurement)")
+                        f"{CONTENDED:.0%}% of the machine during it (default 2; 0 to keep every measurement)")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait (at most this long) until other processes leave the machine alone for 3 s")
     p.add_argument("--lab", type=Path, default=LAB_PATH, help=f"the lab's network.py (default {LAB_PATH})")
     return p
 
@@ -423,10 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     if lab is None:
         print(f"bench_epoch.py: warning: {lab_note}", file=sys.stderr)
 
+    waited = MONITOR.wait_quiet(args.wait_quiet)
     print("== environment")
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
           f"pandas {pd.__version__}")
-    print(f"cpu: {cpu_model()}, {os.cpu_count()} logical CPUs; load average at start: {loadavg()}")
+    print(f"cpu: {cpu_model()}, {os.cpu_count()} logical CPUs; load average at start: {loadavg()} ({waited})")
     for line in blas_summary():
         print(f"blas {line}")
     env = {k: v for k, v in sorted(os.environ.items()) if ENV_PATTERN.match(k)}

@@ -63,6 +63,14 @@ def load(source: str = "auto") -> Dataset:
     return dataclasses.replace(dataset, source=f"{dataset.source} [auto: {why}]")
 
 
+def resolve(source: str = "auto") -> str:
+    """The concrete source load(source) reads ("auto" resolved, a directory made absolute): what other processes
+    must load to see the same arrays."""
+    if source == "auto":
+        source = _resolve_auto()[0]
+    return source if source in ("embedded", "download") else str(Path(source).expanduser().resolve())
+
+
 def batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch of index arrays: a permutation of range(n) in n // batch_size full batches, as the lab does."""
     if batch_size < 1:

@@ -22,7 +22,7 @@ def results(report: Report, output: str = "", seconds: float | None = None, visi
             text = ("PASS: " if r.passed else "FAIL: ") + (r.message or "")
             if r.extra.get("hint"):
                 text += f"\nhint: {r.extra['hint']}"
-            tests.append({"name": f"{model}: {r.name}" if len(report.results) > 1 or model else r.name,
+            tests.append({"name": f"{model}: {r.name}",
                           "number": f"{m}.{c}", "score": 1.0 if r.passed else 0.0, "max_score": 1.0,
                           "status": "passed" if r.passed else "failed", "output": text, "visibility": visibility})
     summary = str(report).splitlines()[0] if report.results else f"task {report.task}"

@@ -6,10 +6,9 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-
-from crosscheck.checks import Plan, run_checks
+from crosscheck.checks import Plan
 from crosscheck.data import Dataset
+from crosscheck.parallel import Workers, run_all
 from crosscheck.spec import Spec
 
 LAB_LRS = [0.001, 0.01, 0.1, 1.0, 10.0]
@@ -17,18 +16,16 @@ LAB_SEEDS = [0, 1, 2]
 LAB_EPOCHS = 10
 
 
-def sweep(specs: list[Spec], data: Dataset, plan: Plan, show_progress: bool = True) -> tuple[pd.DataFrame, dict]:
+def sweep(specs: list[Spec], data: Dataset, plan: Plan, show_progress: bool = True,
+          workers: Workers = Workers()) -> tuple[pd.DataFrame, dict]:
     """One row per (model, lr): accuracy mean ± std over seeds for each side, the largest accuracy gap, a verdict.
 
     Returns the table and the curves {(model, lr): {"numpy": [[acc per epoch] per seed], "torch": ...}} for plots.
+    The runs are independent; `workers` spreads them over processes or a dask cluster, with the same results.
     """
     groups: dict[tuple[str, float], list] = {}
-    total = sum(2 * s.epochs * (len(data.x_train) // s.batch_size) for s in specs)  # both sides train
-    with tqdm(total=total, desc="sweep", unit="step", disable=not show_progress, leave=False) as bar:
-        for spec in specs:
-            bar.set_postfix_str(f"{spec.name} lr={spec.lr:g} seed={spec.seed}")
-            results = run_checks(spec, data, plan=plan, progress=lambda: bar.update())
-            groups.setdefault((spec.name, spec.lr), []).append(results)
+    for spec, results in zip(specs, run_all(specs, data, plan, workers, show_progress, desc="sweep")):
+        groups.setdefault((spec.name, spec.lr), []).append(results)
     rows, curves = [], {}
     for (model, lr), runs in groups.items():
         runs_curves = [next(r for r in results if r.name == "curves").extra["curve"] for results in runs]
@@ -61,7 +58,8 @@ def run_sweep(args: argparse.Namespace, data: Dataset) -> int:
     if args.epochs is None and not args.quick:
         args.epochs = LAB_EPOCHS
     specs = specs_from_args(args, default_lrs=LAB_LRS)
-    table, curves = sweep(specs, data, Plan(steps=args.steps or 20), show_progress=not args.no_progress)
+    workers = Workers(args.jobs, args.scheduler, args.data)
+    table, curves = sweep(specs, data, Plan(steps=args.steps or 20), not args.no_progress, workers)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(f"sweep, task {args.task} (data: {data.source})")
         print(table.to_string(index=False))

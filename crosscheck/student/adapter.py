@@ -5,7 +5,8 @@ The lab's interface (what `/work/shared/lab/network.py`'s Network has, and what 
     cls(sizes, **hparams)                 constructor; sizes = list(spec.layers)
     obj.weights, obj.biases               lists of (n_in, n_out) and (n_out,) float64 arrays
     obj.feedforward(x) -> (B, 10)         evaluation-mode outputs (sigmoid outputs, or softmax probabilities)
-    obj.backprop(x, y) -> (nabla_b, nabla_w)   gradients of the mean data loss (no regularisation term)
+    obj.backprop(x, y) -> (nabla_b, nabla_w)   gradients of the mean data loss (an L2 term added here is
+                                          recognised and taken out: see runner.Guarded._data_gradient)
     obj.update_mini_batch(x, y, eta)      one optimizer step
 
 Hyperparameters keep the lab's names; LAB_HPARAMS says where each goes on the torch side:
@@ -89,10 +90,9 @@ class HparamError(ValueError):
 class StudentError(Exception):
     """The student's code failed or returned something unusable; the message says what and where."""
 
-    def __init__(self, message: str, layer: int | None = None, param: str | None = None, fatal: bool = False):
+    def __init__(self, message: str, layer: int | None = None, param: str | None = None):
         super().__init__(message)
         self.layer, self.param = layer, param
-        self.fatal = fatal  # the student's process is gone (timeout, exit, crash): starting another would repeat it
 
 
 # --- hyperparameters -----------------------------------------------------------------------------------------
@@ -424,20 +424,24 @@ class LabSide:
 
     # the Side protocol (in-process use; the worker calls gradients/update directly)
 
-    def _inputs(self, batch: Any) -> np.ndarray:
-        if getattr(batch, "angles", None) is None:
-            return batch.x
-        import torch  # noqa: PLC0415 - augmentation is torchvision's; only the in-process path needs torch here
-
-        import torch_ref.augment  # noqa: PLC0415
-        return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
-
     def loss_and_grads(self, batch: Any) -> tuple[None, list[np.ndarray]]:
-        return None, self.gradients(self._inputs(batch), batch.y)
+        return None, self.gradients(batch_inputs(batch), batch.y)
 
     def step(self, batch: Any) -> None:
-        self.update(self._inputs(batch), batch.y)
+        self.update(batch_inputs(batch), batch.y)
         return None
+
+
+def batch_inputs(batch: Any) -> np.ndarray:
+    """The images a lab class is given for a batch: torchvision's augmentation of them when the batch carries
+    augmentation parameters (exactly what the torch side trains on), else the batch itself. Imports torch only
+    then: the sandboxed worker never gets here (the harness sends it the images)."""
+    if getattr(batch, "angles", None) is None:
+        return batch.x
+    import torch  # noqa: PLC0415
+
+    import torch_ref.augment  # noqa: PLC0415
+    return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
 
 
 def _origin_of(obj: Any) -> Path | None:

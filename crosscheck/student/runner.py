@@ -17,7 +17,11 @@ What a lab class cannot do, and what is checked instead:
   student's own gradient and given to torch (gradients must then agree exactly), and the drop rate. Updates and
   curves are not compared (the student's noise cannot be replayed);
 - augmentation: the student's class is given the images augmented by torchvision (what torch trains on); its own
-  augmentation code, if any, is not checked.
+  augmentation code, if any, is not checked;
+- coupled L2 (SGD/Adam weight_decay): torch's gradient is the data loss's; a class that adds l2*w inside backprop
+  trains identically, so the first backprop decides the convention and the term is taken out if it is there;
+- nesterov: checked against torch's formulation (p -= lr*(g + mu*b)); the look-ahead form v = mu*v - eta*g(w + mu*v)
+  keeps different variables and does not match step by step.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ from crosscheck.diff import CheckResult, Label, compare, param_labels
 from crosscheck.report import Report
 from crosscheck.sides import Batch, TorchSide
 from crosscheck.spec import Spec, preset
-from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, call_function,
-                                        import_student, lab_kwargs)
+from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, batch_inputs,
+                                        call_function, import_student, lab_kwargs)
 from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
 
 STUDENT_STEPS, STUDENT_EPOCHS, DROPOUT_SAMPLES = 20, 2, 16
@@ -72,7 +76,6 @@ class Failure:
     layer: int | None = None
     param: str | None = None
     lockstep: bool = False  # gradients/updates inside the lockstep (rather than the first-batch gradients)
-    fatal: bool = False  # the student's process is gone: another side would only repeat it
 
 
 class Guarded:
@@ -90,7 +93,9 @@ class Guarded:
         self.shapes = [p.shape for p in init]
         self.failure: Failure | None = None
         self.backend: Any = None
-        self.info, self.output = "", ""
+        self.info, self.output, self.note = "", "", ""
+        self.decay = coupled_decay(spec) if role == "checks" else None
+        self.l2_in_backprop: bool | None = None  # decided at the first backprop, when the spec has coupled L2
         self._predicts = self._grads = self._sets = self._steps = 0
         if skip is not None:
             self.failure = Failure("curves" if role == "curves" else "load", skip)
@@ -99,7 +104,7 @@ class Guarded:
             self.backend = factory()
             self.info = getattr(self.backend, "info", "") or getattr(self.backend, "constructed", "")
         except StudentError as error:
-            self.failure = Failure("load", str(error), fatal=error.fatal)
+            self.failure = Failure("load", str(error))
             self.output = getattr(error, "output", "") or ""
 
     # where in the checks a call is
@@ -117,7 +122,7 @@ class Guarded:
 
     def _fail(self, method: str, error: StudentError) -> None:
         check, step, lockstep = self._phase(method)
-        self.failure = Failure(check, str(error), step, error.layer, error.param, lockstep, error.fatal)
+        self.failure = Failure(check, str(error), step, error.layer, error.param, lockstep)
         self.close()
 
     def _guard(self, method: str, call: Callable[[], Any], poison: Callable[[], Any]) -> Any:
@@ -150,7 +155,29 @@ class Guarded:
         out = self._guard("loss_and_grads", lambda: self.backend.loss_and_grads(batch),
                           lambda: (None, self._nan_params()))
         self._grads += 1
+        if self.decay is not None and self.failure is None:
+            out = (out[0], self._data_gradient(batch, out[1]))
         return out
+
+    def _data_gradient(self, batch: Batch, grads: list[np.ndarray]) -> list[np.ndarray]:
+        """With coupled L2 (SGD or Adam weight_decay) torch's gradient is the data loss's alone, and torch adds
+        wd*p inside the optimizer step; a class may add l2_factor*w in backprop instead and train identically.
+        The first backprop decides which convention the class uses (against torch at the same parameters);
+        if it is the second, wd*p is taken out again before every comparison, and the report says so."""
+        if self.l2_in_backprop is False:
+            return grads
+        params = self._guard("params", lambda: self.backend.params(), self._nan_params)
+        if self.failure is not None:
+            return grads
+        data_only = [g - d * p for g, d, p in zip(grads, self.decay, params)]
+        if self.l2_in_backprop is None:
+            want, labels = torch_gradients(self.spec, params, batch), param_labels(len(grads))
+            self.l2_in_backprop = (compare("probe", data_only, want, labels, TOL["gradients"]).passed
+                                   and not compare("probe", grads, want, labels, TOL["gradients"]).passed)
+            if self.l2_in_backprop:
+                self.note = ("backprop returns the gradient with the L2 term (l2 * w) included; it is taken out "
+                             "before comparing with torch's data-loss gradient (the training is the same)")
+        return data_only if self.l2_in_backprop else grads
 
     def step(self, batch: Batch) -> None:
         self._guard("step", lambda: self.backend.step(batch), lambda: None)
@@ -159,7 +186,7 @@ class Guarded:
 
     def inputs(self, batch: Batch) -> np.ndarray:
         """What the student's class is given for an augmented batch: torchvision's images (see the docstring)."""
-        return _torch_inputs(batch)
+        return batch_inputs(batch)
 
     def close(self) -> None:
         if self.backend is not None and hasattr(self.backend, "close"):
@@ -167,11 +194,17 @@ class Guarded:
         self.backend = None
 
 
-def _torch_inputs(batch: Batch) -> np.ndarray:
-    if batch.angles is None:
-        return batch.x
-    import torch_ref.augment  # noqa: PLC0415
-    return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
+def coupled_decay(spec: Spec) -> list[float] | None:
+    """weight_decay per parameter when torch adds it to the gradient (SGD, Adam), else None (AdamW decouples it)."""
+    wd = float(spec.hparams.get("weight_decay") or 0.0)
+    if not wd or spec.optimizer not in ("sgd", "adam") or spec.dropout:
+        return None
+    return [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(2 * (len(spec.layers) - 1))]
+
+
+def torch_gradients(spec: Spec, params: list[np.ndarray], batch: Batch) -> list[np.ndarray]:
+    """torch's data-loss gradient at the given parameters (a fresh TorchSide: no optimizer state involved)."""
+    return TorchSide(spec, params).loss_and_grads(batch)[1]
 
 
 @dataclass
@@ -243,6 +276,8 @@ def finalize(results: list[CheckResult], session: _Session, spec: Spec, subject:
         return [load] + [CheckResult(r.name, False, message="not run: the class could not be loaded",
                                      extra={"student_error": True}) for r in results]
     info = first.info if first is not None else ""
+    if first is not None and first.note:
+        notes.append(first.note)
     load = CheckResult("load", True, message="; ".join([f"loaded {subject}" + (f"; constructed {info}" if info else ""),
                                                         *notes]))
     out = list(results)
@@ -283,16 +318,24 @@ def torch_grads_with_masks(spec: Spec, params: list[np.ndarray], x: np.ndarray, 
     return [g.double().numpy() for g in torch_ref.grads_lab_layout(model)]
 
 
-def dropout_checks(spec: Spec, data: Dataset, make_candidate: Callable, plan: Plan) -> list[CheckResult]:
+def dropout_checks(spec: Spec, data: Dataset, make_candidate: Callable, plan: Plan,
+                   diagnose: Callable | None = None) -> list[CheckResult]:
     init = initial_params(spec)
     ref, cand = TorchSide(spec, init), make_candidate(spec, init)
     x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
     out_c, out_again, out_r = cand.predict(x_eval), cand.predict(x_eval), ref.predict(x_eval)
     forward = compare("forward", [out_c], [out_r], [Label(None, "output")], TOL["forward"])
-    if forward.passed and not np.array_equal(out_c, out_again):
-        forward = CheckResult("forward", False, param="output", message="feedforward gives different outputs "
-                              "for the same input: dropout must be off when evaluating (feedforward)")
-    return [forward, dropout_gradients(spec, data, cand, init)]
+    if cand.failure is None and not np.array_equal(out_c, out_again, equal_nan=True):
+        forward = CheckResult("forward", False, param="output", message="feedforward gave different outputs for "
+                              "the same input twice: dropout must be off when evaluating (only backprop drops)")
+    results = [forward, dropout_gradients(spec, data, cand, init)]
+    failed = next((r for r in results if not r.passed), None)
+    if failed is forward and diagnose is not None and cand.failure is None and "twice" not in forward.message:
+        try:
+            failed.extra["hint"] = diagnose(failed, None)
+        except Exception:  # noqa: BLE001 - a hint is optional
+            pass
+    return results
 
 
 def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.ndarray],
@@ -312,7 +355,13 @@ def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.nd
         dropped += sum(int((~m).sum()) for m in keep)
         total += sum(m.size for m in keep)
         want = torch_grads_with_masks(spec, init, x, y, [m[None, :] / (1.0 - p) for m in keep])
-        results.append(compare("dropout", grads, want, labels, TOL["gradients"], step=i, origin="last"))
+        results.append(compare("dropout", grads, want, labels, TOL["gradients"], origin="last"))
+        results[-1].message = results[-1].message.replace(" differs", f" differs in one-sample backprop {i}", 1)
+        if not results[-1].passed and not any("hint" in r.extra for r in results):
+            unscaled = torch_grads_with_masks(spec, init, x, y, [m[None, :] * 1.0 for m in keep])
+            if compare("dropout", grads, unscaled, labels, TOL["gradients"]).passed:
+                results[-1].extra["hint"] = ("the gradients equal torch's with the kept units left unscaled: inverted "
+                                             "dropout multiplies the kept activations by 1/(1-p) while training")
     rate = dropped / total
     spread = 5 * math.sqrt(p * (1 - p) / total) + 1 / total
     if abs(rate - p) > spread:
@@ -396,11 +445,11 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
 def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, function: Callable | None, plan: Plan,
               diagnose: Callable | None, progress: Callable) -> tuple[list[CheckResult], str]:
     if spec.only_softmax:
-        return _run_softmax(function, subject)
+        return _run_softmax(function, subject, diagnose)
     session = _Session()
     try:
         if spec.dropout:
-            results = dropout_checks(spec, data, session.make(factory, role="dropout"), plan)
+            results = dropout_checks(spec, data, session.make(factory, role="dropout"), plan, diagnose)
         else:
             results = run_checks(spec, data, session.make(factory), plan, progress, _safe(diagnose, session))
     finally:
@@ -408,7 +457,8 @@ def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, functi
     return finalize(results, session, spec, subject), output
 
 
-def _run_softmax(function: Callable[[], Any] | None, subject: str) -> tuple[list[CheckResult], str]:
+def _run_softmax(function: Callable[[], Any] | None, subject: str,
+                 diagnose: Callable | None = None) -> tuple[list[CheckResult], str]:
     if function is None:
         raise StudentUsageError("task 0 checks a function: give --student file.py:function_name")
     try:
@@ -424,6 +474,11 @@ def _run_softmax(function: Callable[[], Any] | None, subject: str) -> tuple[list
     prefix = "softmax raised StudentError: "
     if result.message.startswith(prefix):
         result.message = result.message[len(prefix):]
+    elif not result.passed and diagnose is not None:
+        try:
+            result.extra["hint"] = diagnose(result, None)
+        except Exception:  # noqa: BLE001 - a hint is optional
+            pass
     return [CheckResult("load", True, message=f"loaded {subject}"), result], output or ""
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from crosscheck.spec import Spec
-from crosscheck.student.adapter import StudentError, check_array, lab_kwargs, spec_to_json
+from crosscheck.student.adapter import StudentError, batch_inputs, check_array, lab_kwargs, spec_to_json
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,16 +115,17 @@ class WorkerProcess:
                 ) -> tuple[dict[str, Any], list[np.ndarray]]:
         """The reply, or StudentError with the reason (timeout, death, exit, malformed reply, an error reply)."""
         if self.dead:
-            raise StudentError(self.dead, fatal=True)
+            raise StudentError(self.dead)
         call_deadline = time.monotonic() + self.limits.call_timeout
         deadline = min(call_deadline, self.deadline)
         try:
             self.channel.send(header, arrays, deadline)
             reply, out = self.channel.recv(deadline)
         except ChannelTimeout:
-            limit = (f"the {self.limits.total_timeout:g} s limit for the whole run" if deadline < call_deadline
+            limit = (f"the {self.limits.total_timeout:g} s the student's process gets in all" if deadline < call_deadline
                      else f"{self.limits.call_timeout:g} s")
-            self._die(f"{what} did not finish within {limit} (an endless loop?); the student's process was killed")
+            self._die(f"{what} did not finish within {limit} (an endless loop, or far too slow?); the student's "
+                      f"process was killed")
         except ChannelClosed:
             self._die(self._exit_reason(what))
         except ProtocolError as error:
@@ -166,7 +167,7 @@ class WorkerProcess:
     def _die(self, reason: str) -> None:
         self.dead = reason
         self.kill()
-        raise StudentError(reason, fatal=True)
+        raise StudentError(reason)
 
     def kill(self) -> None:
         try:  # even when the worker has exited: the student's children may still be in its group
@@ -256,21 +257,12 @@ class SandboxSide:
             raise StudentError("feedforward: malformed reply from the student's process")
         return check_array(out[0], (len(x), self.spec.layers[-1]), "feedforward(x)", None, "output")
 
-    def _inputs(self, batch: Any) -> np.ndarray:
-        """Augmented batches: the student gets torchvision's images, exactly what the torch side trains on."""
-        if getattr(batch, "angles", None) is None:
-            return batch.x
-        import torch  # noqa: PLC0415
-
-        import torch_ref.augment  # noqa: PLC0415
-        return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
-
     def loss_and_grads(self, batch: Any) -> tuple[None, list[np.ndarray]]:
-        out = self.worker.request({"op": "grads"}, [self._inputs(batch), batch.y], "backprop")[1]
+        out = self.worker.request({"op": "grads"}, [batch_inputs(batch), batch.y], "backprop")[1]
         return None, self._grads_or_params(out, "gradients")
 
     def step(self, batch: Any) -> None:
-        out = self.worker.request({"op": "step"}, [self._inputs(batch), batch.y], "update_mini_batch")[1]
+        out = self.worker.request({"op": "step"}, [batch_inputs(batch), batch.y], "update_mini_batch")[1]
         self._params = self._grads_or_params(out, "parameters after update_mini_batch")
         return None
 

@@ -1,0 +1,170 @@
+"""One trick per class. Each must end in a FAIL verdict with its reason, never a PASS or a harness traceback."""
+
+import os
+import sys
+
+import numpy as np
+
+from lab_base import Network
+from softmax_net import SoftmaxNetwork
+
+
+class NoBackprop:
+    """Missing a method of the lab's interface."""
+
+    def __init__(self, sizes):
+        self.weights = [np.zeros((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.biases = [np.zeros(b) for b in sizes[1:]]
+
+    def feedforward(self, x):
+        return x
+
+    def update_mini_batch(self, x, y, eta):
+        pass
+
+
+class WrongSignature(Network):
+    """Task 2 with its own parameter names."""
+
+    def __init__(self, sizes, mu, lam):
+        super().__init__(sizes)
+        self.mu, self.lam = mu, lam
+
+
+class CrashesLater(Network):
+    """Fine for four steps, then an exception in update_mini_batch."""
+
+    calls = 0
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        type(self).calls += 1
+        if type(self).calls == 5:
+            raise ValueError("velocity buffer not initialised")
+        super().update_mini_batch(x_mini_batch, y_mini_batch, eta)
+
+
+class EndlessLoop(Network):
+    def backprop(self, x, y):
+        while True:
+            pass
+
+
+class MemoryBomb(Network):
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        hoard = []
+        while True:
+            hoard.append(np.ones(10_000_000))
+
+
+class NaNGradient(Network):
+    """Divides the output layer's weight gradient by zero."""
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        with np.errstate(all="ignore"):
+            nabla_w[-1] = nabla_w[-1] / np.zeros_like(nabla_w[-1])
+        return nabla_b, nabla_w
+
+
+class ColumnBiases(Network):
+    """Nielsen's book layout: biases as column vectors (n, 1)."""
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        return [nb.reshape(-1, 1) for nb in nabla_b], nabla_w
+
+
+class ListGradients(Network):
+    """Returns nested Python lists instead of arrays."""
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        return [nb.tolist() for nb in nabla_b], [nw.tolist() for nw in nabla_w]
+
+
+class MissingLayer(Network):
+    """Forgets the last layer's gradients."""
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        return nabla_b[:-1], nabla_w[:-1]
+
+
+class SmoothsLabelsInPlace(SoftmaxNetwork):
+    """Label smoothing written into the caller's array."""
+
+    def backprop(self, x, y):
+        y *= 0.9
+        y += 0.01
+        return super().backprop(x, y)
+
+
+class NeverUpdates(Network):
+    """Assigns to local variables instead of self.weights / self.biases."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        nabla_b, nabla_w = self.backprop(x_mini_batch, y_mini_batch)
+        weights = [w - eta * nw for w, nw in zip(self.weights, nabla_w)]  # noqa: F841
+        biases = [b - eta * nb for b, nb in zip(self.biases, nabla_b)]  # noqa: F841
+
+
+class ExitsMidRun(Network):
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        sys.exit(0)
+
+
+class HardExitMidRun(Network):
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        os._exit(0)
+
+
+class PrintsPass(Network):
+    """Prints a fake verdict (with a carriage return and colours) while climbing the gradient."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        print("task base: PASS\r\x1b[32mall checks PASS\x1b[0m")
+        print("exit code 0", file=sys.stderr)
+        nabla_b, nabla_w = self.backprop(x_mini_batch, y_mini_batch)
+        self.weights = [w + eta * nw for w, nw in zip(self.weights, nabla_w)]
+        self.biases = [b + eta * nb for b, nb in zip(self.biases, nabla_b)]
+
+
+def _report_paths():
+    """The harness's --json / --gradescope paths, read off the parent's command line."""
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            argv = f.read().decode().split("\0")
+    except OSError:
+        return []
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--json", "--gradescope")]
+
+
+class WritesReport(Network):
+    """Overwrites the harness's report files with a fake PASS, then returns garbage."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        for path in _report_paths():
+            with open(path, "w") as f:
+                f.write('{"passed": true, "score": 100, "tests": []}\n')
+        self.weights = [w * 0.5 for w in self.weights]
+
+
+class PatchesLibraries(Network):
+    """Monkeypatches NumPy and torch so that every comparison 'passes', then returns zeros."""
+
+    def __init__(self, sizes):
+        super().__init__(sizes)
+        import torch
+
+        torch.testing.assert_close = lambda *a, **k: None
+        torch.allclose = lambda *a, **k: True
+        np.allclose = lambda *a, **k: True
+        np.array_equal = lambda *a, **k: True
+        np.isfinite = lambda a, *args, **k: np.ones(np.shape(a), dtype=bool)
+        np.testing.assert_allclose = lambda *a, **k: None
+
+    def backprop(self, x, y):
+        return [np.zeros_like(b) for b in self.biases], [np.zeros_like(w) for w in self.weights]
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        self.weights = [w * 0.999 for w in self.weights]
