@@ -498,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print("\n== per-epoch wall time (median), side by side; ratios < 1 mean the NumPy reference is faster")
         print(table.to_string(index=False, na_rep="n/a", float_format=lambda v: f"{v:.3f}"))
-        print("\n== breakdown (train = all steps, eval = whole test set; accuracy after the last timed epoch)")
+        print("\n== breakdown (train = all steps, eval = whole test set; test acc after the last timed epoch, a sanity "
+              "check: the runs start from the same parameters; a redone epoch trains one epoch further)")
         print(detail.to_string(index=False, na_rep="n/a", float_format=lambda v: f"{v:.3f}"))
     print(f"\nFLOPs: 6*N*sum(n_in*n_out) training + 2*N_test*sum(n_in*n_out) evaluation (GEMMs only); "
           f"% peak is against the {peak / 1e9:.1f} GFLOP/s measured above")

@@ -69,21 +69,27 @@ def adam(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float
     def update(grads: Params, state: tuple, params: Params) -> tuple[Params, tuple]:
         decays, step, ms, vs, vmaxs = state
         step += 1
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
+        step_size = lr / (1 - beta1**step)
+        sqrt_bias_correction2 = np.sqrt(1 - beta2**step)
         updates, new_m, new_v, new_vmax = [], [], [], []
         for g, p, wd, m, v, vmax in zip(grads, params, decays, ms, vs, vmaxs):
-            decay = np.zeros_like(p)
-            if wd and decoupled_weight_decay:
-                decay = -lr * wd * p
-            elif wd:
+            if wd and not decoupled_weight_decay:
                 g = g + wd * p
-            m = m + (1 - beta1) * (g - m)
+            m = m + (1 - beta1) * (g - m)  # torch's lerp
             v = beta2 * v + (1 - beta2) * g * g
             if amsgrad:
                 vmax = np.maximum(vmax, v)
-            denom = np.sqrt(vmax if amsgrad else v) / np.sqrt(bias_correction2) + eps
-            updates.append(decay - (lr / bias_correction1) * m / denom)
+            # The rest in place (same operations, same order, so the same rounding): AdamW's step is elementwise
+            # work on every parameter, and fresh arrays here made the deep net's epoch slower than torch's.
+            u = np.sqrt(vmax if amsgrad else v)
+            u /= sqrt_bias_correction2
+            u += eps  # the denominator
+            np.divide(m * step_size, u, out=u)
+            if wd and decoupled_weight_decay:
+                np.subtract(-lr * wd * p, u, out=u)  # p*(1 - lr*wd) - step, as an update
+            else:
+                np.negative(u, out=u)
+            updates.append(u)
             new_m.append(m), new_v.append(v), new_vmax.append(vmax)
         return updates, (decays, step, new_m, new_v, new_vmax)
 
