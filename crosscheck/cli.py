@@ -38,6 +38,13 @@ def _positive(text: str) -> int:
     return value[0]
 
 
+def _jobs(text: str) -> int:
+    value = _ints(text)
+    if len(value) != 1 or not (value[0] >= 1 or value[0] == -1):
+        raise argparse.ArgumentTypeError(f"expected a positive integer or -1, got {text!r}")
+    return value[0]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="compare.py", description="Cross-check the NumPy MLP reference (or a student's class) against torch.",
@@ -60,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG of test accuracy per epoch, NumPy vs torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--jobs", type=_jobs, help="--sweep runs in parallel: N local processes, -1 every core "
+                   "(default 1, serial; with --scheduler: every worker thread)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run --sweep on a dask.distributed cluster (needs the [dask] extra)")
     from crosscheck.student.cli import add_arguments as add_student_arguments
     add_student_arguments(p)
     return p
@@ -116,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if (args.jobs is not None or args.scheduler is not None) and not args.sweep:
+        raise UsageError("--jobs and --scheduler apply to --sweep")
     from crosscheck.student import cli as student_cli
     if student_cli.wants_student_mode(args):
         return student_cli.run(args)

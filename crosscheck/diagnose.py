@@ -158,7 +158,7 @@ def other_architecture(result: CheckResult, ev: Evidence) -> str | None:
             sums = "don't sum to 1" if head == "mse" else "sum to 1"
             parts.append(f"Your network ends in {HEADS[head]} (your rows {sums} and equal torch's {HEADS[head]} "
                          f"outputs); the '{spec.name}' preset assumes {HEADS[spec.head]}; rerun with --head {head} "
-                         f"to check your optimizer.")
+                         f"to check your optimizer (in a notebook: check(..., head={head!r})).")
         return " ".join(parts)
     return None
 

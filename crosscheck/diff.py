@@ -38,7 +38,7 @@ class CheckResult:
     message: str = ""
     got: float | None = None  # the candidate's value at index
     want: float | None = None  # torch's value at index
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # never in the JSON (Report.to_dict takes named fields)
 
 
 @dataclass(frozen=True)
@@ -126,4 +126,5 @@ def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: S
     abs_err = float(np.abs(g - w)[index])
     return CheckResult(name, False, worst_abs, worst_rel, step, label.layer, label.param,
                        [int(k) for k in index], ratio, message, float(g[index]), float(w[index]),
-                       extra={"failing": [str(f[1]) for f in failures], "abs_err_at_index": abs_err})
+                       extra={"failing": [str(f[1]) for f in failures], "abs_err_at_index": abs_err,
+                              "got_array": g, "want_array": w.copy()})  # the whole localised tensor, for plots

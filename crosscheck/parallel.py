@@ -8,6 +8,8 @@ per-epoch curves): a few kB. Each run is single-threaded (crosscheck/threads.py)
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -107,9 +109,10 @@ def _dask(address: str) -> Iterator[None]:
     from joblib import parallel_config
 
     try:
+        _probe(address)
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError, TimeoutError) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = " ".join(str(error).split()) or f"no answer within {CONNECT_TIMEOUT} s"
         raise UsageError(f"cannot reach the dask scheduler at {address}: {reason}") from None
     with client:
         try:
@@ -122,3 +125,33 @@ def _dask(address: str) -> Iterator[None]:
                   "at a time each; start them with --nthreads 1 (see crosscheck/threads.py)", file=sys.stderr)
         with parallel_config(backend="dask", client=client):
             yield
+
+
+def _probe(address: str) -> None:
+    """Raise (OSError, ValueError, TimeoutError) unless a dask scheduler answers at `address` within CONNECT_TIMEOUT.
+
+    A Client alone would retry a closed port for the whole timeout, wait forever on a peer that accepts and stays
+    silent (distributed's handshake read has no timeout), and fail with a traceback at a worker's address.
+    """
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.core import send_recv
+
+    scheme, location = parse_address(address)
+    if scheme in ("tcp", "tls"):  # a refused port or an unknown host, at once and by name
+        socket.create_connection(parse_host_port(location), timeout=CONNECT_TIMEOUT).close()
+
+    async def identity() -> dict:
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        try:
+            return await send_recv(comm, op="identity")
+        finally:
+            await comm.close()
+
+    async def within_timeout() -> dict:
+        return await asyncio.wait_for(identity(), CONNECT_TIMEOUT)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a fresh event loop, whatever the caller is running
+        kind = pool.submit(asyncio.run, within_timeout()).result().get("type")
+    if kind != "Scheduler":
+        raise ValueError(f"that is a dask {kind or 'server'}, not a scheduler")

@@ -1,44 +1,89 @@
-"""Accuracy curves, NumPy (solid) against torch (dashed), one panel per model."""
+"""Accuracy curves, NumPy or student (solid) against torch (dashed), one panel per model; on a mismatch, a heat map
+of the first failing tensor's relative error.
+
+Figures are made by matplotlib's Figure class, not pyplot: no backend is chosen or switched, so this works
+headless and leaves a notebook's backend and open figures alone. Report.plot passes pyplot's figure() instead,
+because Jupyter's inline display is set up when pyplot first makes a figure.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-import matplotlib
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
-from crosscheck.report import Report  # noqa: E402
+    from crosscheck.diff import CheckResult
+    from crosscheck.report import Report
+
+REL_FLOOR = 1e-16  # the heat map's lowest colour: float64 round-off and below look the same
 
 
-def _figure(n_panels: int):
+def _figure(n_panels: int, new_figure: Callable[..., Figure] = Figure) -> tuple[Figure, list[Axes]]:
     cols = min(n_panels, 3)
     rows = -(-n_panels // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    fig = new_figure(figsize=(5 * cols, 3.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat)
 
 
-def _finish(fig, path: str | Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_report(report: Report, path: str | Path) -> None:
+def report_figure(report: Report, new_figure: Callable[..., Figure] = Figure) -> Figure:
+    """Test accuracy per epoch for every model with curves, and the heat map of the first failure's tensor."""
     curves = {model: next((r.extra["curve"] for r in results if r.name == "curves"), None)
               for model, results in report.results.items()}
     curves = {m: c for m, c in curves.items() if c}
-    fig, axes = _figure(max(len(curves), 1))
+    failure = report.first_failure()
+    want = failure[1].extra.get("want_array") if failure else None
+    mismatch = failure if want is not None and want.ndim in (1, 2) and want.size > 1 else None
+    fig, axes = _figure(max(len(curves) + (mismatch is not None), 1), new_figure)
+    candidate = "student" if report.subject else "NumPy"
     for ax, (model, curve) in zip(axes, curves.items()):
         epochs = range(1, len(curve["numpy"]) + 1)
-        ax.plot(epochs, curve["numpy"], "-o", label="NumPy")
+        ax.plot(epochs, curve["numpy"], "-o", label=candidate)
         ax.plot(epochs, curve["torch"], "--x", label="torch")
         ax.set(title=model, xlabel="epoch", ylabel="test accuracy")
+        ax.set_xticks(list(epochs))
         ax.legend()
-    _finish(fig, path)
+    if mismatch is not None:
+        relative_error_map(fig, axes[len(curves)], *mismatch)
+    fig.tight_layout()
+    return fig
+
+
+def relative_error_map(fig: Figure, ax: Axes, model: str, result: CheckResult) -> None:
+    """|got - want| / (|want| + tiny) over the whole tensor (a vector is one row), log colour scale; x marks the
+    reported worst entry. A weight matrix is (input unit, output unit), so a transposed or mis-scaled block shows."""
+    from crosscheck.diff import Label  # noqa: PLC0415 - diff imports torch; this module need not
+
+    got, want = result.extra["got_array"], result.extra["want_array"]
+    with np.errstate(invalid="ignore", over="ignore"):
+        rel = np.abs(got - want) / (np.abs(want) + np.finfo(float).tiny)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))  # equal infinities and NaN where torch has NaN
+    rel = np.where(same, 0.0, np.where(np.isnan(rel), np.inf, rel))
+    image = np.clip(np.atleast_2d(rel), REL_FLOOR, np.finfo(float).max)
+    shown = ax.imshow(image, aspect="auto", interpolation="nearest", cmap="magma",
+                      norm=LogNorm(vmin=REL_FLOOR, vmax=max(float(image.max()), 10 * REL_FLOOR)))
+    fig.colorbar(shown, ax=ax, label="|got − torch| / |torch|")
+    step = f", step {result.step}" if result.step is not None else ""
+    ax.set(title=f"{model}: {result.name}{step}, {Label(result.layer, result.param or '')}",
+           xlabel="column" if rel.ndim == 2 else "index", ylabel="row" if rel.ndim == 2 else "")
+    if rel.ndim == 1:
+        ax.set_yticks([])
+    if result.index:
+        row, col = result.index if rel.ndim == 2 else (0, result.index[0])
+        ax.plot(col, row, "x", color="cyan", markersize=10, label=f"worst {result.index}")
+        ax.legend(loc="upper right", fontsize=7)
+
+
+def plot_report(report: Report, path: str | Path) -> None:
+    report_figure(report).savefig(path, dpi=110)
 
 
 def plot_sweep(curves: dict, path: str | Path) -> None:
@@ -55,4 +100,5 @@ def plot_sweep(curves: dict, path: str | Path) -> None:
                         label=f"lr={lr:g} {'NumPy' if side == 'numpy' else 'torch'}")
         ax.set(title=model, xlabel="epoch", ylabel="test accuracy (mean over seeds)", ylim=(0, 1))
         ax.legend(fontsize=6, ncol=2)
-    _finish(fig, path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from crosscheck.diff import CheckResult
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e"}
 JSON_FIELDS = ("name", "passed", "max_abs_err", "max_rel_err", "step", "layer", "param", "index", "ratio", "message")
 
 
@@ -47,7 +53,7 @@ class Report:
         checks = []
         for model, results in self.results.items():
             for r in results:
-                entry = {key: _jsonable(asdict(r)[key]) for key in JSON_FIELDS}
+                entry = {key: _jsonable(getattr(r, key)) for key in JSON_FIELDS}
                 entry.update(model=model, got=_jsonable(r.got), want=_jsonable(r.want),
                              hint=r.extra.get("hint"))
                 checks.append(entry)
@@ -62,10 +68,22 @@ class Report:
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n")
 
-    def __str__(self) -> str:
-        lines = [f"task {self.task}: {'PASS' if self.passed else 'FAIL'}"
-                 + (f"  (checked: {self.subject})" if self.subject else "")
-                 + (f"  (data: {self.data_source})" if self.data_source else "")]
+    def plot(self) -> Figure:
+        """A matplotlib Figure: accuracy curves against torch and, on a mismatch, the failing tensor's relative error
+        as a heat map. Jupyter shows it as the cell's value; fig.savefig(path) saves it."""
+        import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib only when plotting
+
+        from crosscheck.plot import report_figure  # noqa: PLC0415
+
+        fig = report_figure(self, plt.figure)  # made by pyplot, so that Jupyter's inline display is set up
+        plt.close(fig)  # and shown once, as the cell's value, not again by pyplot at the end of the cell
+        return fig
+
+    def _summary(self) -> tuple[str, str, list[str]]:
+        """(headline, its details, the first divergence's lines): what __str__ and _repr_html_ both show."""
+        details = ((f"  (checked: {self.subject})" if self.subject else "")
+                   + (f"  (data: {self.data_source})" if self.data_source else ""))
+        lines = []
         failure = self.first_failure()
         if failure:
             model, r = failure
@@ -75,6 +93,27 @@ class Report:
                 lines.append(f"  max abs err {r.max_abs_err:.3e}, max rel err {r.max_rel_err:.3e}")
             if r.extra.get("hint"):
                 lines.append(f"  hint: {r.extra['hint']}")
+        return f"task {self.task}: {'PASS' if self.passed else 'FAIL'}", details, lines
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering; every string is escaped (messages and hints quote the student's code and errors)."""
+        headline, details, lines = self._summary()
+        table = (self.table.style.hide(axis="index")
+                 .format(na_rep="", escape="html")
+                 .format("{:.2e}", subset=["max_abs_err", "max_rel_err"], na_rep="")
+                 .map(lambda verdict: f"color: {_COLOURS[verdict]}; font-weight: bold", subset=["verdict"]))
+        divergence = "\n".join(lines)
+        return (f'<div><p><b style="color: {_COLOURS["PASS" if self.passed else "FAIL"]}">{html.escape(headline)}'
+                f"</b>{html.escape(details)}</p>"
+                + (f'<pre style="white-space: pre-wrap">{html.escape(divergence)}</pre>' if lines else "")
+                + table.to_html() + "</div>")
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # IPython's text form: the terminal rendering
+        printer.text(str(self))
+
+    def __str__(self) -> str:
+        headline, details, lines = self._summary()
+        lines = [headline + details] + lines
         with pd.option_context("display.max_colwidth", 90, "display.width", 200,
                                "display.float_format", "{:.2e}".format):
             lines.append(self.table.to_string(index=False))

@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
+
 from crosscheck.checks import Plan
 from crosscheck.data import Dataset
 from crosscheck.parallel import Workers, run_all

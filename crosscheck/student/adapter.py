@@ -258,7 +258,7 @@ def construct(cls: Any, spec: Spec, required: dict[str, float], optional: dict[s
             names = ", ".join(LAB_HPARAMS.get(spec.name, {})) or "none"
             raise StudentError(f"the harness constructs {call}, but the constructor is {cls.__name__}{signature}: "
                                f"{error} (model {spec.name} takes the lab's names: {names}; values can be set "
-                               f"with --hparam NAME=VALUE)") from None
+                               f"with --hparam NAME=VALUE, or check(..., NAME=VALUE) in a notebook)") from None
     try:
         return cls(layers, **kwargs), call
     except BaseException as error:  # noqa: BLE001

@@ -430,7 +430,7 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
     run.report.subject = subject
     n_train = len(data.x_train)
     total = sum(0 if s.only_softmax or s.dropout else 2 * (n_train // s.batch_size) * s.epochs for s in specs)
-    with tqdm(total=total, desc=f"task {task} (student)", unit="step", leave=False,
+    with tqdm(total=total, desc=f"task {task} (student)", unit="step", leave=False, delay=2.0,
               disable=not show_progress or total == 0) as bar:
         for spec in specs:
             key = spec.name if len(specs) == 1 else f"{spec.name}@lr={spec.lr:g},seed={spec.seed}"
