@@ -10,7 +10,7 @@ from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
 from crosscheck.spec import MODELS, TASKS, Spec, preset
 
-EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError) as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C, or a SIGINT from anywhere: workers were killed on the way out
+        print("compare.py: interrupted; no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
         sys.stdout = open(os.devnull, "w")
         return EXIT_PASS

@@ -89,8 +89,10 @@ class Report:
             model, r = failure
             lines.append(f"first divergence: model {model}, check '{r.name}'"
                          + (f", step {r.step}" if r.step is not None else "") + f": {r.message}")
-            if r.max_abs_err is not None:
-                lines.append(f"  max abs err {r.max_abs_err:.3e}, max rel err {r.max_rel_err:.3e}")
+            errors = [f"max {kind} err {value:.3e}" for kind, value in (("abs", r.max_abs_err), ("rel", r.max_rel_err))
+                      if value is not None]
+            if errors:
+                lines.append("  " + ", ".join(errors))
             if r.extra.get("hint"):
                 lines.append(f"  hint: {r.extra['hint']}")
         return f"task {self.task}: {'PASS' if self.passed else 'FAIL'}", details, lines

@@ -253,7 +253,9 @@ def test_frames_round_trip(pipe):
     (b"XCK1" + struct.pack("<Q", 1 << 40), "oversized header"),
     (b"XCK1" + struct.pack("<Q", 5) + b"\x80abcd", "not JSON"),
     (b"XCK1" + struct.pack("<Q", 21) + b'{"arrays": [[-1, 2]]}', "bad array shape"),
-    (b"XCK1" + struct.pack("<Q", 30) + b'{"arrays": [[100000, 100000]]}', "exceeds the limit"),
+    (b"XCK1" + struct.pack("<Q", 30) + b'{"arrays": [[100000, 100000]]}', "exceeds the"),
+    (b"XCK1" + struct.pack("<Q", 5007) + b'{"n": ' + b"9" * 5000 + b"}", "not JSON: ValueError"),
+    (b"XCK1" + struct.pack("<Q", 40_000) + b"[" * 20_000 + b"]" * 20_000, "not JSON: RecursionError"),  # < a pipe buffer
 ])
 def test_malformed_frames_are_rejected_before_reading_on(pipe, frame, words):
     channel, w = pipe
@@ -261,3 +263,13 @@ def test_malformed_frames_are_rejected_before_reading_on(pipe, frame, words):
     os.close(w)
     with pytest.raises(ProtocolError, match=words):
         channel.recv()
+
+
+
+def test_a_reply_can_be_capped_below_the_channel_limit(pipe):
+    """The harness asks for what it expects: a bigger announced payload is refused before it is read."""
+    channel, w = pipe
+    os.write(w, encode({}, [np.zeros(3)]))
+    os.close(w)
+    with pytest.raises(ProtocolError, match="payload of 24 bytes exceeds the 16 expected"):
+        channel.recv(max_payload=16)

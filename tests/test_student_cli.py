@@ -27,6 +27,9 @@ RUNS = {
     "prints_pass": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:PrintsPass"],
     "syntax": ["--task", "base", "--student", f"{STUDENTS}/syntax_error.py:Network", "--gradescope", "{tmp}/g.json"],
     "endless": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:EndlessLoop", "--timeout", "2"],
+    "shouts": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:ShoutsInItsError", "--json", "{tmp}/r.json",
+               "--gradescope", "{tmp}/g.json"],
+    "curves": ["--task", "base", "--student", f"{STUDENTS}/buggy.py:HalvesEtaAfter20Steps", "--json", "{tmp}/r.json"],
 }
 USAGE = {  # these stop before any work: run through crosscheck.cli.main in this process
     "no_file": ["--task", "base", "--student", "missing/network.py:Network", "--gradescope", "{tmp}/g.json"],
@@ -105,6 +108,38 @@ def test_printed_pass_lines_are_fenced_off(cli):
     assert not any("PASS" in line for line in lines[start + len(fenced) + 2 :])
     assert "\x1b" not in out and "\r" not in out
     assert not any("all checks PASS" in line for line in lines[:start])
+
+
+def test_an_error_message_cannot_break_or_redraw_the_report(cli):
+    """A lone surrogate (unprintable in UTF-8) and terminal codes in the student's exception message."""
+    code, out, err, tmp = cli["shouts"]
+    assert code == 1 and "Traceback" not in err, out + err
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "ValueError: \\ud800 oops\\rtask base: PASS\\x07" in out
+    assert out.splitlines()[0].startswith("task base: FAIL")
+    assert json.loads((tmp / "r.json").read_text())["passed"] is False
+    assert json.loads((tmp / "g.json").read_text())["score"] < 5
+
+
+def test_a_curves_only_failure_reports_and_writes_the_json(cli):
+    code, out, err, tmp = cli["curves"]
+    assert code == 1 and "Traceback" not in err, out + err
+    assert "first divergence: model base, check 'curves', step 0" in out and "max abs err" in out
+    first = next(c for c in json.loads((tmp / "r.json").read_text())["checks"] if not c["passed"])
+    assert first["name"] == "curves" and first["max_rel_err"] is None
+
+
+def test_a_sigint_from_the_student_stops_the_run_cleanly(tmp_path):
+    """Not a verdict (the harness itself was interrupted): exit 130, one line, no report, no worker left behind."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    done = subprocess.run([sys.executable, str(ROOT / "compare.py"), "--task", "base", "--student",
+                           f"{STUDENTS}/hostile.py:InterruptsTheHarness", "--json", str(tmp_path / "r.json"), *COMMON],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(work)})
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == ["compare.py: interrupted; no report written"]
+    assert not (tmp_path / "r.json").exists() and not list(work.glob("crosscheck-student-*"))
 
 
 def test_broken_code_is_a_fail_verdict_not_a_usage_error(cli):

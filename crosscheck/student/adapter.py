@@ -43,6 +43,7 @@ import dataclasses
 import importlib.util
 import inspect
 import math
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -87,11 +88,21 @@ class HparamError(ValueError):
     """A --hparam the model does not take, or a value out of range: bad usage (exit 2), not a student's fault."""
 
 
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # ANSI colour / cursor codes (tqdm, rich)
+
+
+def printable(text: str) -> str:
+    """Student text made safe to print, encode and store: lone surrogates and control characters (ESC, CR, ...)
+    shown as escapes, colour codes dropped, so no message can fail to print or redraw the terminal into a PASS."""
+    text = _TERMINAL_CODES.sub("", str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+    return "".join(c if c in "\n\t" or c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 class StudentError(Exception):
     """The student's code failed or returned something unusable; the message says what and where."""
 
     def __init__(self, message: str, layer: int | None = None, param: str | None = None):
-        super().__init__(message)
+        super().__init__(printable(message))
         self.layer, self.param = layer, param
 
 
@@ -247,9 +258,8 @@ def construct(cls: Any, spec: Spec, required: dict[str, float], optional: dict[s
     except (TypeError, ValueError):
         signature = None
     if signature is not None:
-        names = signature.parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in names.values()):
-            kwargs.update({k: v for k, v in optional.items() if k in names})
+        named = {k for k, p in signature.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        kwargs.update({k: v for k, v in optional.items() if k in named})  # a **kwargs alone may not want them
     call = f"{cls.__name__}({layers}" + "".join(f", {k}={v:g}" for k, v in kwargs.items()) + ")"
     if signature is not None:
         try:

@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "nesterov, dropout, augment), p (dropout), beta_1, beta_2, eps, weight_decay (adam, adamw), "
                         "eps (adagrad); default: the preset's values; torch is given the same")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="wall-clock limit per call into the student's code (default 60); each sandboxed "
-                        "process gets max(600, 10x) seconds in all")
+                   help="wall-clock limit per call into the student's code (default 60); all of the student's "
+                        "code in the run gets max(600, 10x) seconds")
     g.add_argument("--gradescope", metavar="PATH",
                    help="also write Gradescope's results.json here (one test per check, 1 point each)")
 

@@ -106,18 +106,21 @@ class Channel:
                 raise ChannelClosed() from error
             view = view[n:]
 
-    def recv(self, deadline: float | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
+    def recv(self, deadline: float | None = None, max_payload: int | None = None
+             ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """The next frame; max_payload (bytes) caps this one below the channel's own limit."""
         magic, length = _PREFIX.unpack(self._read_exact(_PREFIX.size, deadline))
         if magic != MAGIC or length > MAX_HEADER:
             raise ProtocolError("not a frame (bad magic or oversized header)")
         try:
             header = json.loads(self._read_exact(length, deadline).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ProtocolError(f"the header is not JSON: {error}") from None
+        except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON, a 5000-digit int, [[[[...]]]] nesting
+            raise ProtocolError(f"the header is not JSON: {type(error).__name__}") from None
         shapes = _shapes(header)
         sizes = [math.prod(s) * 8 for s in shapes]
-        if sum(sizes) > self.max_payload:
-            raise ProtocolError(f"payload of {sum(sizes)} bytes exceeds the limit")
+        limit = self.max_payload if max_payload is None else min(max_payload, self.max_payload)
+        if sum(sizes) > limit:
+            raise ProtocolError(f"payload of {sum(sizes)} bytes exceeds the {limit} expected")
         payload = self._read_exact(sum(sizes), deadline) if sizes else b""
         arrays, offset = [], 0
         for shape, size in zip(shapes, sizes):

@@ -197,7 +197,7 @@ class Guarded:
 def coupled_decay(spec: Spec) -> list[float] | None:
     """weight_decay per parameter when torch adds it to the gradient (SGD, Adam), else None (AdamW decouples it)."""
     wd = float(spec.hparams.get("weight_decay") or 0.0)
-    if not wd or spec.optimizer not in ("sgd", "adam") or spec.dropout:
+    if not wd or spec.optimizer not in ("sgd", "adam"):
         return None
     return [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(2 * (len(spec.layers) - 1))]
 
@@ -343,6 +343,7 @@ def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.nd
     """One-sample backprops: the student's mask read off its gradient, torch given that mask, all must agree."""
     p, labels = spec.dropout, param_labels(len(init))
     rng = np.random.default_rng([spec.seed, 7])
+    decay, l2_in_backprop = coupled_decay(spec), False
     dropped = total = 0
     results = []
     for i, k in enumerate(rng.choice(len(data.x_train), n, replace=False)):
@@ -350,6 +351,11 @@ def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.nd
         _, grads = cand.loss_and_grads(Batch(x, y))
         if cand.failure is not None:
             return CheckResult("dropout", False, message=cand.failure.message)
+        if decay is not None and i == 0:  # l2 * w added in backprop fills the dropped rows: does taking it out
+            data_only = [g - d * w for g, d, w in zip(grads, decay, init)]  # leave exact zero rows?
+            l2_in_backprop = _has_zero_rows(data_only, spec) and not _has_zero_rows(grads, spec)
+        if l2_in_backprop:
+            grads = [g - d * w for g, d, w in zip(grads, decay, init)]
         # unit j of hidden layer l was dropped <=> its activation was 0 <=> row j of the next weight's gradient is 0
         keep = [np.any(grads[2 * (l + 1)] != 0, axis=1) for l in range(len(spec.layers) - 2)]
         dropped += sum(int((~m).sum()) for m in keep)
@@ -379,8 +385,14 @@ def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.nd
     worst = max(r.max_abs_err for r in results)
     return CheckResult("dropout", True, max_abs_err=worst, message=(
         f"{n} one-sample backprops agree with torch given the student's own masks (max abs err {worst:.2e}); "
-        f"drop rate {rate:.1%} for p = {p:.0%}. Not compared: updates and curves (a class's own dropout noise "
-        f"cannot be replayed by torch)"))
+        f"drop rate {rate:.1%} for p = {p:.0%}"
+        + ("; backprop includes the L2 term (l2 * w), taken out before comparing" if l2_in_backprop else "")
+        + ". Not compared: updates and curves (a class's own dropout noise cannot be replayed by torch)"))
+
+
+def _has_zero_rows(grads: list[np.ndarray], spec: Spec) -> bool:
+    """Does some hidden unit's outgoing weight gradient vanish, as it does for a dropped unit?"""
+    return any(np.any(np.all(grads[2 * (l + 1)] == 0, axis=1)) for l in range(len(spec.layers) - 2))
 
 
 # --- running ----------------------------------------------------------------------------------------------------
@@ -518,8 +530,10 @@ def student_specs(task: str, model: str | None = None, hparams: dict[str, float]
 
 
 def sandbox_factories(student: StudentRef, limits: Limits = Limits()) -> tuple[Callable, Callable]:
-    return (lambda spec, init: SandboxSide(spec, init, student, limits),
-            lambda: SandboxFunction(student, limits))
+    """Sandboxed sides sharing one deadline: all the student's code in this run gets limits.total_timeout."""
+    deadline = time.monotonic() + limits.total_timeout
+    return (lambda spec, init: SandboxSide(spec, init, student, limits, deadline),
+            lambda: SandboxFunction(student, limits, deadline))
 
 
 def in_process_factories(student: StudentRef | type) -> tuple[Callable, Callable]:

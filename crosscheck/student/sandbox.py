@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from crosscheck.spec import Spec
-from crosscheck.student.adapter import StudentError, batch_inputs, check_array, lab_kwargs, spec_to_json
+from crosscheck.student.adapter import (StudentError, batch_inputs, check_array, lab_kwargs, printable,
+                                        spec_to_json)
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ OUTPUT_EXCERPT = 4000  # characters of the student's captured output shown in a 
 @dataclass(frozen=True)
 class Limits:
     call_timeout: float = 60.0  # wall seconds per request (loading the file included)
-    total_timeout: float = 600.0  # wall seconds for the whole worker session
+    total_timeout: float = 600.0  # wall seconds for all the student's code in one run (every worker together)
     cpu_seconds: int = 600  # RLIMIT_CPU
     memory_mb: int = 4096  # RLIMIT_AS; `import torch` alone maps ~3.2 GB of address space
     file_mb: int = 64  # RLIMIT_FSIZE: the captured output and any file the student writes
@@ -84,9 +84,10 @@ def _signal_name(code: int) -> str:
 
 
 class WorkerProcess:
-    """One sandboxed worker: spawn, request/reply with deadlines, kill, collect the captured output."""
+    """One sandboxed worker: spawn, request/reply with deadlines, kill, collect the captured output.
+    `deadline` (time.monotonic()) is the run's, shared by its workers; by default this worker's own total."""
 
-    def __init__(self, limits: Limits = Limits()):
+    def __init__(self, limits: Limits = Limits(), deadline: float | None = None):
         self.limits = limits
         self.dir = Path(tempfile.mkdtemp(prefix="crosscheck-student-"))
         self.output_path = self.dir / ".output"
@@ -109,20 +110,21 @@ class WorkerProcess:
         os.set_blocking(req_w, False), os.set_blocking(rep_r, False)
         self._fds = (req_w, rep_r)
         self.channel = Channel(rep_r, req_w, alive=lambda: self.proc.poll() is None)
-        self.deadline = time.monotonic() + limits.total_timeout
+        self.deadline = time.monotonic() + limits.total_timeout if deadline is None else deadline
 
-    def request(self, header: dict[str, Any], arrays: list[np.ndarray], what: str
+    def request(self, header: dict[str, Any], arrays: list[np.ndarray], what: str, reply_bytes: int = 0
                 ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """The reply, or StudentError with the reason (timeout, death, exit, malformed reply, an error reply)."""
+        """The reply, or StudentError with the reason (timeout, death, exit, malformed reply, an error reply).
+        A reply carrying more than reply_bytes of arrays is malformed: the worker cannot make us allocate more."""
         if self.dead:
             raise StudentError(self.dead)
         call_deadline = time.monotonic() + self.limits.call_timeout
         deadline = min(call_deadline, self.deadline)
         try:
             self.channel.send(header, arrays, deadline)
-            reply, out = self.channel.recv(deadline)
+            reply, out = self.channel.recv(deadline, reply_bytes)
         except ChannelTimeout:
-            limit = (f"the {self.limits.total_timeout:g} s the student's process gets in all" if deadline < call_deadline
+            limit = (f"the {self.limits.total_timeout:g} s the student's code gets in all" if deadline < call_deadline
                      else f"{self.limits.call_timeout:g} s")
             self._die(f"{what} did not finish within {limit} (an endless loop, or far too slow?); the student's "
                       f"process was killed")
@@ -134,7 +136,7 @@ class WorkerProcess:
             self._die(f"the student's process sent a malformed reply during {what}; it was killed")
         if not reply["ok"]:
             layer, param = reply.get("layer"), reply.get("param")
-            raise StudentError(str(reply.get("error"))[:2000], layer if isinstance(layer, int) else None,
+            raise StudentError(str(reply.get("error"))[:2000], layer if type(layer) is int else None,
                                param if param in ("weight", "bias", "output") else None)
         return reply, out
 
@@ -209,9 +211,7 @@ def read_excerpt(path: Path, limit: int = OUTPUT_EXCERPT) -> str:
             raw = f.read(limit * 2)
     except OSError:
         return ""
-    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # ANSI colour / cursor codes (tqdm, rich)
-    text = "".join(c if c == "\n" or c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    text = printable(raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n"))
     lines = [line for line in text.split("\n") if line.strip()]
     out = "\n".join(lines)[:limit]
     if len(out) < len("\n".join(lines)) or size > len(raw):
@@ -224,11 +224,13 @@ class SandboxSide:
 
     label = "student"
 
-    def __init__(self, spec: Spec, init: list[np.ndarray], student: StudentRef, limits: Limits = Limits()):
+    def __init__(self, spec: Spec, init: list[np.ndarray], student: StudentRef, limits: Limits = Limits(),
+                 deadline: float | None = None):
         self.spec, self.student = spec, student
         self.shapes = [tuple(p.shape) for p in init]
+        self.param_bytes = sum(p.nbytes for p in init)
         self._params: list[np.ndarray] | None = [p.copy() for p in init]
-        self.worker = WorkerProcess(limits)
+        self.worker = WorkerProcess(limits, deadline)
         required, optional = lab_kwargs(spec)
         header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
                   "spec": spec_to_json(spec), "required": required, "optional": optional}
@@ -243,7 +245,7 @@ class SandboxSide:
 
     def params(self) -> list[np.ndarray]:
         if self._params is None:
-            out = self.worker.request({"op": "params"}, [], "reading the parameters")[1]
+            out = self.worker.request({"op": "params"}, [], "reading the parameters", self.param_bytes)[1]
             self._params = self._grads_or_params(out, "parameters")
         return [p.copy() for p in self._params]
 
@@ -252,17 +254,18 @@ class SandboxSide:
         self._params = [np.array(p, dtype=np.float64, copy=True) for p in params]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        out = self.worker.request({"op": "predict"}, [x], "feedforward")[1]
+        out = self.worker.request({"op": "predict"}, [x], "feedforward", len(x) * self.spec.layers[-1] * 8)[1]
         if len(out) != 1:
             raise StudentError("feedforward: malformed reply from the student's process")
         return check_array(out[0], (len(x), self.spec.layers[-1]), "feedforward(x)", None, "output")
 
     def loss_and_grads(self, batch: Any) -> tuple[None, list[np.ndarray]]:
-        out = self.worker.request({"op": "grads"}, [batch_inputs(batch), batch.y], "backprop")[1]
+        out = self.worker.request({"op": "grads"}, [batch_inputs(batch), batch.y], "backprop", self.param_bytes)[1]
         return None, self._grads_or_params(out, "gradients")
 
     def step(self, batch: Any) -> None:
-        out = self.worker.request({"op": "step"}, [batch_inputs(batch), batch.y], "update_mini_batch")[1]
+        out = self.worker.request({"op": "step"}, [batch_inputs(batch), batch.y], "update_mini_batch",
+                                  self.param_bytes)[1]
         self._params = self._grads_or_params(out, "parameters after update_mini_batch")
         return None
 
@@ -273,14 +276,14 @@ class SandboxSide:
 class SandboxFunction:
     """Task 0: the student's softmax function, called in a WorkerProcess."""
 
-    def __init__(self, student: StudentRef, limits: Limits = Limits()):
+    def __init__(self, student: StudentRef, limits: Limits = Limits(), deadline: float | None = None):
         self.student = student
-        self.worker = WorkerProcess(limits)
+        self.worker = WorkerProcess(limits, deadline)
         header = {"op": "load", "kind": "function", "path": str(student.path), "name": student.name}
         self.info = _load(self.worker, header, [], student)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        out = self.worker.request({"op": "call"}, [z], self.student.name)[1]
+        out = self.worker.request({"op": "call"}, [z], self.student.name, z.size * 8)[1]
         if len(out) != 1:
             raise StudentError(f"{self.student.name}: malformed reply from the student's process")
         return check_array(out[0], z.shape, f"{self.student.name}(z)", finite=False)
@@ -292,7 +295,10 @@ class SandboxFunction:
 def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> str:
     """The load request; on failure the worker is closed and its captured output rides on the error."""
     try:
-        return str(worker.request(header, init, f"loading {student}")[0].get("info", ""))
+        return printable(worker.request(header, init, f"loading {student}")[0].get("info", ""))[:200]
     except StudentError as error:
         error.output = worker.close()
+        raise
+    except BaseException:  # a harness-side failure or Ctrl-C: the worker and its directory go too
+        worker.close()
         raise

@@ -1,7 +1,11 @@
 """One trick per class. Each must end in a FAIL verdict with its reason, never a PASS or a harness traceback."""
 
+import json
 import os
+import signal
+import struct
 import sys
+import time
 
 import numpy as np
 
@@ -168,3 +172,42 @@ class PatchesLibraries(Network):
 
     def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
         self.weights = [w * 0.999 for w in self.weights]
+
+
+class ShoutsInItsError(Network):
+    """An exception message with a lone surrogate and terminal codes that redraw the line as a PASS."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        raise ValueError("\ud800 oops\x1b[2K\r\x1b[32mtask base: PASS\x1b[0m\x07")
+
+
+def _forge(header: bytes, payload: bytes = b""):
+    """Writes a frame of the harness's protocol straight onto the worker's reply pipe, then waits to be killed."""
+    reply_fd = int(sys.argv[3])  # the worker's command line: -c BOOT ROOT REQUEST_FD REPLY_FD LIMITS
+    os.write(reply_fd, b"XCK1" + struct.pack("<Q", len(header)) + header + payload)
+    time.sleep(60)
+
+
+class ForgesHugeNumber(Network):
+    def backprop(self, x, y):
+        _forge(b'{"ok": true, "n": ' + b"9" * 5000 + b"}")
+
+
+class ForgesDeepNesting(Network):
+    def backprop(self, x, y):
+        _forge(b"[" * 200_000 + b"]" * 200_000)
+
+
+class ForgesHugeArray(Network):
+    """Announces an 8 GB array: the harness must refuse it before allocating anything."""
+
+    def backprop(self, x, y):
+        _forge(json.dumps({"ok": True, "arrays": [[1 << 20, 1 << 10]]}).encode())
+
+
+class InterruptsTheHarness(Network):
+    """Sends SIGINT to the harness, which runs as the same user: the run must stop cleanly, not report."""
+
+    def backprop(self, x, y):
+        os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(60)
