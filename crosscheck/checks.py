@@ -159,7 +159,7 @@ def _run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[
     results.append(stepped)
     results.append(curves(spec, data, make_candidate, x_eval, progress))
     if spec.optimizer == "adagrad-lab":
-        results.append(extra_checks.eps_placement(spec, init, make_candidate, first))
+        results.append(extra_checks.eps_placement(spec, init, make_candidate, first, TOL["updates"]))
     failed = next((r for r in results if not r.passed), None)
     if failed is not None and diagnose is not None:
         failed.extra["hint"] = diagnose(failed, evidence)

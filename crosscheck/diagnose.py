@@ -271,7 +271,8 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
     error = "a − y" if ev.spec.head == "mse" else "p − y"
     why = {
         batch: f", and {batch} is the batch size: the gradient is summed over the batch instead of averaged; "
-               f"divide the output error by len(y) once",
+               f"divide the output error by len(y) once (if update_mini_batch divides by len(y) instead, training is "
+               f"the same, but backprop must return the batch-mean gradient, as torch's mean loss.backward() does)",
         1 / batch: f", and 1/{batch} is one over the batch size: the batch average is taken twice ({error} is "
                    f"divided by len(y) once only)",
         -1.0: f": the sign of the output error is flipped; use {error}, not {error[-1]} − {error[0]}",
@@ -284,6 +285,38 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
             return f"every gradient is exactly {_g(r)} × torch's, in every layer{meaning}."
     return (f"every gradient is exactly {_g(r)} × torch's, in every layer: backprop is linear in the output error, so "
             f"the factor is in the error at the output ({error})/B; look for an extra constant there.")
+
+
+def l2_in_gradient(result: CheckResult, ev: Evidence) -> str | None:
+    """Each gradient is torch's plus c·p (c fitted per tensor, one c for all weights): an L2 term in backprop."""
+    step = result.step or 0
+    params = _params_before(ev, step)
+    coefficients = []
+    for got, want, p in zip(ev.grads_candidate[step], ev.grads_torch[step], params):
+        extra, norm = np.asarray(got, dtype=np.float64) - want, float(np.vdot(p, p))
+        c = float(np.vdot(extra, p)) / norm if norm else 0.0
+        if not _matches([got], [want + c * p], TOL["gradients"]):
+            return None
+        coefficients.append(0.0 if _matches([got], [want], TOL["gradients"]) else c)
+    weights, biases = coefficients[0::2], coefficients[1::2]
+    c = weights[0]
+    if not c or not all(_near(w, c) for w in weights) or any(b and not _near(b, c) for b in biases):
+        return None
+    wd = float(ev.spec.hparams.get("weight_decay") or 0.0)
+    on_biases = any(biases)
+    if ev.spec.optimizer == "adamw" and _near(c, wd) and not on_biases:
+        return (f"backprop adds weight_decay·w = {_g(c)}·w to the weight gradients: that is Adam's L2, which passes "
+                f"through m and v. AdamW's decay is decoupled: leave it out of the gradient and shrink the weights "
+                f"in the update, w −= lr·wd·w.")
+    if _near(c, wd) and on_biases:
+        return (f"backprop adds l2·p = {_g(c)}·p to the bias gradients as well as the weights': L2 regularises the "
+                f"weights only; the biases get no decay term.")
+    if _near(c, 2 * wd):
+        return (f"backprop adds 2·l2·w = {_g(c)}·w: L2 here is (l2/2)·‖w‖² per weight (torch's weight_decay = l2), "
+                f"whose derivative is l2·w, not 2·l2·w." + (" The biases get no decay term." if on_biases else ""))
+    expected = f"this model's L2 factor is {_g(wd)}" if wd else "this model has no L2 term (weight_decay 0)"
+    return (f"your gradients are exactly torch's plus {_g(c)}·w" + (" (biases included)" if on_biases else "")
+            + f": an L2 term in backprop, but {expected}; check how the L2 factor enters the gradient.")
 
 
 def _failing(result: CheckResult, ev: Evidence) -> tuple[int, list[CheckResult]]:
@@ -464,9 +497,11 @@ def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
         if not nesterov:
             out.append((with_hp(dampening=mu), f"your momentum is an EMA, v = μv + (1 − μ)g: torch and the lab "
                         f"use v = μv + g (it equals torch's dampening = μ = {_g(mu)})."))
-            out.append((spec.replace(lr=lr * (1 - mu)), f"your momentum is an EMA started at 0, v = μv + (1 − μ)g: it "
-                        f"equals torch's SGD with lr × (1 − μ) = {_g(lr * (1 - mu))}; torch and the lab use v = μv + g "
-                        f"(or the learning rate is scaled by {_g(1 - mu)})."))
+            twice = (f" (here lr = 1 − μ = {_g(lr)}: is lr applied twice, e.g. in the velocity and again in the "
+                     f"update?)" if _near(lr, 1 - mu) else "")
+            out.append((spec.replace(lr=lr * (1 - mu)), f"your updates equal torch's SGD with lr × (1 − μ) = "
+                        f"{_g(lr * (1 - mu))}: either the momentum is an EMA, v = μv + (1 − μ)g, where torch and the "
+                        f"lab use v = μv + g, or the learning rate enters {_g(1 - mu)} × too small{twice}."))
         out.append((with_hp(momentum=0.0, nesterov=False), "momentum is missing: your updates match plain SGD "
                     "(momentum=0)."))
     return out
@@ -603,7 +638,8 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
 HYPOTHESES: dict[str, list[Hypothesis]] = {
     "forward": [softmax_overflow, other_architecture, dropout_scaled_at_eval, dropout_active_at_eval],
     "loss": [loss_factor, dropout_not_rescaled],
-    "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, dropout_not_rescaled, fan_factor,
+    "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, l2_in_gradient, dropout_not_rescaled,
+                  fan_factor,
                   transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
     "updates": [unchanged_parameters, lagging_update, optimizer_variant, update_factor],
     "finite_differences": [finite_difference_mismatch],

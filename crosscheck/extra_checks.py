@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from crosscheck.diff import CheckResult, Label, Tolerance, compare
+from crosscheck.diff import CheckResult, Label, Tolerance, compare, param_labels
 from crosscheck.sides import Batch, Side, TorchSide
 from crosscheck.spec import Spec
 
@@ -72,21 +72,26 @@ def dropout_statistics(spec: Spec, draw_masks: Callable[[np.random.Generator, in
                        param="mask", message=message)
 
 
-def eps_placement(spec: Spec, init: list[np.ndarray], make_candidate: Callable, batch: Batch) -> CheckResult:
+def eps_placement(spec: Spec, init: list[np.ndarray], make_candidate: Callable, batch: Batch,
+                  tol: Tolerance) -> CheckResult:
     """How far the lab's Adagrad (eps inside the root) is from torch.optim.Adagrad(eps) after one step.
 
     Informational: the lab's rule is checked exactly against its torch equivalent in the other checks; this says
     how much the eps placement alone moves the parameters, and where (the smallest gradients move most).
     """
-    cand, ref = make_candidate(spec, init), TorchSide(spec.replace(optimizer="adagrad"), init)
-    cand.step(batch), ref.step(batch)
+    cand, lab = make_candidate(spec, init), TorchSide(spec, init)
+    ref = TorchSide(spec.replace(optimizer="adagrad"), init)
+    cand.step(batch), ref.step(batch), lab.step(batch)
     got, want = cand.params(), ref.params()
     moved = [np.abs(np.asarray(g) - w) for g, w in zip(got, want)]
     worst = int(np.argmax([m.max() for m in moved]))
     label = Label(worst // 2, "weight" if worst % 2 == 0 else "bias")
     eps = spec.hparams.get("eps", 1e-8)
+    inside = compare("eps_placement", got, lab.params(), param_labels(len(got)), tol).passed
+    why = (f"because eps sits inside the square root; it equals Adagrad(eps=0, initial_accumulator_value={eps:g}) "
+           f"exactly" if inside else "and does not follow the lab's rule (eps inside the square root) either: see "
+           "the updates check")
     return CheckResult(
         "eps_placement", True, max_abs_err=float(moved[worst].max()), step=0, layer=label.layer, param=label.param,
-        message=(f"known divergence, not a bug in the check: after one step the lab's Adagrad is up to "
-                 f"{moved[worst].max():.3g} away from torch.optim.Adagrad(eps={eps:g}) (in {label}), because eps sits "
-                 f"inside the square root; it equals Adagrad(eps=0, initial_accumulator_value={eps:g}) exactly"))
+        message=(f"known divergence, not a bug in the check: after one step this Adagrad is up to "
+                 f"{moved[worst].max():.3g} away from torch.optim.Adagrad(eps={eps:g}) (in {label}), {why}"))

@@ -474,3 +474,26 @@ def test_replay_of_the_spec_itself_is_torchs_recorded_trajectory(data):
     assert isinstance(evidence, Evidence) and len(evidence.batches) == 1
     for got, want in zip(replay(evidence, spec, 1), evidence.params_torch):
         assert compare("replay", got, want, param_labels(len(want)), TOL["updates"]).passed
+
+
+def test_eps_placement_says_what_this_adagrad_does(data):
+    """The informational row measures the candidate: the lab's rule gets "inside the square root", torch's not."""
+    spec = MODELS["adagrad-lab"].replace(epochs=1)
+    lab = run_checks(spec, data, NumpySide, PLAN)
+    assert "because eps sits inside the square root" in lab[-1].message
+    outside = run_checks(spec, data, configured(optimizer="adagrad"), PLAN)
+    assert lab[-1].name == outside[-1].name == "eps_placement"
+    assert "does not follow the lab's rule" in outside[-1].message
+
+
+@pytest.mark.parametrize("spec, factors, words", [
+    (MODELS["l2-momentum"], (1e-3, 1e-3), ["bias gradients as well", "weights only"]),
+    (MODELS["l2-momentum"], (2e-3, 0.0), ["2·l2·w = 0.002·w", "not 2·l2·w"]),
+    (MODELS["adamw"], (1e-2, 0.0), ["Adam's L2", "decoupled"]),
+    (MODELS["softmax-ce"], (1e-3, 0.0), ["plus 0.001·w", "no L2 term"]),
+], ids=["biases-too", "twice", "adamw-coupled", "no-l2-preset"])
+def test_an_l2_term_in_backprop_is_named(spec, factors, words, data):
+    weight, bias = factors
+    first = first_failure(spec, data, reported_grads(lambda self, grads, batch: [
+        g + (bias if i % 2 else weight) * p for i, (g, p) in enumerate(zip(grads, self._params))]))
+    assert_hint(first, "gradients", first.layer, first.param, *words, step=0)

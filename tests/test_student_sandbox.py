@@ -72,6 +72,20 @@ def test_l2_inside_backprop_is_the_same_training(data):
     assert "L2 term" not in checks(plain)[0].message
 
 
+def test_l2_inside_backprop_with_dropout(data):
+    """l2 * w in backprop fills the rows a dropped unit leaves at zero: taken out, the masks are read as usual."""
+    result = run(data, "dropout_net.py:DropoutL2InBackprop", "3", "dropout", hparams={"l2_factor": 1e-3})
+    assert result.passed, str(result.report)
+    assert "backprop includes the L2 term" in checks(result)[-1].message
+
+
+@pytest.mark.parametrize("task, model", [("2", None), ("3", "augment")])
+def test_a_named_default_is_overridden_even_with_kwargs(data, task, model):
+    """l2_factor=1e-4 in the signature next to **kwargs: the augment preset has no L2, so l2_factor=0 is passed."""
+    result = run(data, "momentum_l2.py:MomentumKwargs", task, model)
+    assert result.passed, str(result.report)
+
+
 def test_hyperparameters_reach_both_sides(data):
     result = run(data, "momentum_l2.py:MomentumL2Network", "2", hparams={"momentum": 0.5, "l2_factor": 0.0})
     assert result.passed, str(result.report)
@@ -88,6 +102,16 @@ BUGGY = [
     ("buggy.py:DropoutWithoutScaling", "3", "dropout", ("dropout", None, None, None), r"unscaled"),
     ("buggy.py:DropoutWhenEvaluating", "3", "dropout", ("forward", None, None, "output"), r"dropout must be off"),
     ("softmax_fn.py:unstable_softmax", "0", None, ("softmax", None, None, None), r"got nan"),
+    ("buggy.py:DropsWithProbabilityKeep", "3", "dropout", ("dropout", None, None, "drop rate"),
+     r"dropped [78]\d\.\d% .* expected p = 20%: is p the probability of dropping"),
+    ("buggy.py:NielsenSum", "base", None, ("gradients", 0, 1, "bias"),
+     r"batch size.*if update_mini_batch divides by len\(y\) instead, training is the same"),
+    ("buggy.py:HalvesEtaAfter20Steps", "base", None, ("curves", 0, None, None),
+     r"(?i)all 20 lockstep steps agreed.*later in training"),
+    ("momentum_l2.py:L2OnBiasesInBackprop", "2", None, ("gradients", 0, None, None),
+     r"adds l2·p = 0.001·p to the bias gradients as well"),
+    ("momentum_l2.py:DoubleL2InBackprop", "2", None, ("gradients", 0, None, None), r"adds 2·l2·w = 0.002·w"),
+    ("momentum_l2.py:EtaTwice", "2", None, ("updates", 0, None, None), r"lr = 1 − μ = 0.1: is lr applied twice"),
 ]
 
 
@@ -96,6 +120,7 @@ def test_buggy_submissions_fail_where_the_bug_is(data, student, task, model, whe
     result = run(data, student, task, model)
     assert not result.passed
     r = first_failure(result)
+    assert "first divergence" in str(result.report) and result.report.to_json() and result.report._repr_html_()
     check, step, layer, param = where
     assert r.name == check and r.step == step
     assert layer is None or r.layer == layer
@@ -125,6 +150,12 @@ HOSTILE = [
     ("hostile.py:HardExitMidRun", "base", "updates", 0, None, r"exited with code 0 during update_mini_batch"),
     ("hostile.py:PrintsPass", "base", "updates", 0, None, r"differs at step 0"),
     ("hostile.py:PatchesLibraries", "base", "gradients", 0, None, r"differs at step 0; worst at .*got 0, torch"),
+    ("hostile.py:ShoutsInItsError", "base", "updates", 0, None,
+     r"ValueError: \\ud800 oops\\rtask base: PASS\\x07 \(at hostile.py"),
+    ("hostile.py:ForgesHugeNumber", "base", "gradients", 0, None, r"malformed reply during backprop"),
+    ("hostile.py:ForgesDeepNesting", "base", "gradients", 0, None, r"malformed reply during backprop"),
+    ("hostile.py:ForgesHugeArray", "base", "gradients", 0, None,
+     r"malformed reply during backprop \(payload of 8589934592 bytes exceeds the 190\d+ expected\)"),
 ]
 
 

@@ -86,3 +86,33 @@ class DropoutWhenEvaluating(DropoutNetwork):
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
             a = sigmoid(a @ w + b) * (np.random.rand(*(a @ w).shape) >= self.p) / (1 - self.p)
         return self.output_activation(a @ self.weights[-1] + self.biases[-1])
+
+
+class DropsWithProbabilityKeep(DropoutNetwork):
+    """Reads p as the keep probability: zeroes a unit with probability 1 - p (and rescales by 1/p)."""
+
+    def __init__(self, sizes, p=0.5, momentum=0.9):
+        super().__init__(sizes, p=1.0 - p, momentum=momentum)
+
+
+class NielsenSum(Network):
+    """Nielsen's book: backprop sums over the batch and update_mini_batch divides by its length (same training)."""
+
+    def output_delta(self, z_last, a_last, y):
+        return super().output_delta(z_last, a_last, y) * len(y)
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        nabla_b, nabla_w = self.backprop(x_mini_batch, y_mini_batch)
+        m = len(x_mini_batch)
+        self.weights = [w - (eta / m) * nw for w, nw in zip(self.weights, nabla_w)]
+        self.biases = [b - (eta / m) * nb for b, nb in zip(self.biases, nabla_b)]
+
+
+class HalvesEtaAfter20Steps(Network):
+    """A learning-rate schedule the task does not ask for: every lockstep step agrees, the curves do not."""
+
+    steps = 0
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        self.steps += 1
+        super().update_mini_batch(x_mini_batch, y_mini_batch, eta / 2 if self.steps > 20 else eta)

@@ -43,3 +43,15 @@ class DropoutNetwork(SoftmaxNetwork):
         self.vb = [self.momentum * v - eta * g for v, g in zip(self.vb, nabla_b)]
         self.weights = [w + v for w, v in zip(self.weights, self.vw)]
         self.biases = [b + v for b, v in zip(self.biases, self.vb)]
+
+
+class DropoutL2InBackprop(DropoutNetwork):
+    """Dropout + momentum with an L2 term added in backprop (so no gradient row is exactly zero)."""
+
+    def __init__(self, sizes, p=0.5, momentum=0.9, l2_factor=0.0):
+        super().__init__(sizes, p=p, momentum=momentum)
+        self.l2_factor = l2_factor
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        return nabla_b, [nw + self.l2_factor * w for nw, w in zip(nabla_w, self.weights)]

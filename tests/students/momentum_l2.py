@@ -80,3 +80,39 @@ class MomentumL2InBackprop(MomentumL2Network):
         self.velocity_b = [self.momentum * v - eta * nb for v, nb in zip(self.velocity_b, nabla_b)]
         self.weights = [w + v for w, v in zip(self.weights, self.velocity_w)]
         self.biases = [b + v for b, v in zip(self.biases, self.velocity_b)]
+
+
+class MomentumKwargs(MomentumL2Network):
+    """Names l2_factor (default 1e-4) and forwards **kwargs: the harness passes l2_factor=0 where a preset has none."""
+
+    def __init__(self, sizes, l2_factor=1e-4, momentum=0.9, **kwargs):
+        super().__init__(sizes, l2_factor=l2_factor, momentum=momentum)
+        self.extra = kwargs
+
+
+class L2OnBiasesInBackprop(MomentumL2InBackprop):
+    """Adds l2 * b to the bias gradients too, inside backprop."""
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        return [nb + self.l2_factor * b for nb, b in zip(nabla_b, self.biases)], nabla_w
+
+
+class DoubleL2InBackprop(MomentumL2InBackprop):
+    """Differentiates l2 * ||w||^2 instead of (l2 / 2) * ||w||^2: adds 2 * l2 * w."""
+
+    def backprop(self, x, y):
+        nabla_b, nabla_w = MomentumL2Network.backprop(self, x, y)
+        return nabla_b, [nw + 2 * self.l2_factor * w for nw, w in zip(nabla_w, self.weights)]
+
+
+class EtaTwice(MomentumL2Network):
+    """Scales the gradient by eta in the velocity and again when applying it."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        nabla_b, nabla_w = self.backprop(x_mini_batch, y_mini_batch)
+        nabla_w = [nw + self.l2_factor * w for nw, w in zip(nabla_w, self.weights)]
+        self.velocity_w = [self.momentum * v - eta * nw for v, nw in zip(self.velocity_w, nabla_w)]
+        self.velocity_b = [self.momentum * v - eta * nb for v, nb in zip(self.velocity_b, nabla_b)]
+        self.weights = [w + eta * v for w, v in zip(self.weights, self.velocity_w)]
+        self.biases = [b + eta * v for b, v in zip(self.biases, self.velocity_b)]
