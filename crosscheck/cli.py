@@ -1,4 +1,5 @@
-"""compare.py / mlp-crosscheck: the command line. Exit codes: 0 all checks pass, 1 a mismatch, 2 bad usage or input."""
+"""compare.py / mlp-crosscheck: the command line. Exit codes: 0 all checks pass, 1 a mismatch, 2 bad usage or input,
+130 interrupted."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 
 from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
+from crosscheck.report import OutputError
 from crosscheck.spec import MODELS, TASKS, Spec, preset
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -45,11 +47,16 @@ def _jobs(text: str) -> int:
     return value[0]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, as every other usage error, instead of the usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="compare.py", description="Cross-check the NumPy MLP reference (or a student's class) against torch.",
         epilog="Exit codes: 0 all checks pass; 1 a mismatch (with --student: any failing check, the student's "
-               "code crashing or hanging included); 2 bad usage or input.")
+               "code crashing or hanging included); 2 bad usage or input; 130 interrupted.")
     p.add_argument("--task", choices=list(TASKS), help="the lab task to check")
     p.add_argument("--model", help="one model of the task (see --list)")
     p.add_argument("--list", action="store_true", help="list tasks and their models, then exit")
@@ -66,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", action="store_true", help="the lab's grid: lrs 0.001..10 x 3 seeds x 10 epochs")
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG of test accuracy per epoch, NumPy vs torch")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
     p.add_argument("--jobs", type=_jobs, help="--sweep runs in parallel: N local processes, -1 every core "
                    "(default 1, serial; with --scheduler: every worker thread)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -99,6 +106,9 @@ def specs_from_args(args: argparse.Namespace, default_lrs: list[float] | None = 
         changes["layers"] = tuple(args.layers)
     lrs = args.lr or default_lrs
     seeds = args.seeds or [0]
+    for flag, values in (("--lr", lrs or []), ("--seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise UsageError(f"{flag} lists a value twice: {','.join(f'{v:g}' for v in values)}")
     out = []
     for spec in specs:
         spec = spec.replace(**changes)
@@ -109,24 +119,37 @@ def specs_from_args(args: argparse.Namespace, default_lrs: list[float] | None = 
     return out
 
 
+def emit(text: str) -> None:
+    """Print the report; a reader that went away (`| head`) does not change the exit code, the verdict does."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")
+
+
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # an ASCII-only terminal gets escapes for μ, ·, ... never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)
     if args.list:
         print(list_models())
         return EXIT_PASS
     if args.task is None:
         parser().error("--task is required (or --list)")
+    args.no_progress = args.no_progress or not sys.stderr.isatty()  # a log file gets no bar redraws
     try:
         return _run(args)
-    except (UsageError, DataError) as error:
+    except (UsageError, DataError, OutputError) as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C, or a SIGINT from anywhere: workers were killed on the way out
         print("compare.py: interrupted; no report written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
+    except BrokenPipeError:  # stdout closed outside emit(): the verdict is unknown, so never a PASS
         sys.stdout = open(os.devnull, "w")
-        return EXIT_PASS
+        return EXIT_MISMATCH
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -143,10 +166,10 @@ def _run(args: argparse.Namespace) -> int:
     specs = specs_from_args(args)
     plan = Plan(steps=args.steps or (20 if args.quick else 50))
     report = run_task(args.task, specs, data, plan, show_progress=not args.no_progress)
-    print(report)
     if args.json:
         report.write_json(args.json)
     if args.plot:
         from crosscheck.plot import plot_report
         plot_report(report, args.plot)
+    emit(str(report))
     return EXIT_PASS if report.passed else EXIT_MISMATCH

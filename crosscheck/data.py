@@ -27,7 +27,7 @@ _STEMS = {split: (f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte") fo
 _EMBEDDED_N, _EMBEDDED_TEST = 5000, 1000
 
 
-class DataError(Exception):
+class DataError(ValueError):
     """A data source is missing or corrupt; the message is one line, fit for a CLI error."""
 
 

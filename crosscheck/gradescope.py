@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crosscheck.report import Report
+from crosscheck.report import Report, write_file
 
 
 def results(report: Report, output: str = "", seconds: float | None = None, visibility: str = "visible") -> dict:
@@ -47,4 +47,4 @@ def labelled(output: str) -> str:
 
 
 def write(data: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    write_file(path, json.dumps(data, indent=2, allow_nan=False) + "\n")

@@ -39,12 +39,12 @@ def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Da
     **hparams: the constructor's hyperparameters by the lab's names (momentum=0.9, l2_factor=1e-4, ...); both
     the class and torch get them. Raises ValueError (TypeError for a non-number) for a run that cannot be set up.
     """
-    task = str(task)
+    given, task = task, str(task)
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     if model is None and len(TASKS[task]) > 1:
         raise ValueError(f"task {task} has several models ({', '.join(TASKS[task])}); a class implements one: "
-                         f"check(cls, task={task!r}, model=...)")
+                         f"check(cls, task={given!r}, model=...)")
     for name, count in (("epochs", epochs), ("steps", steps)):
         if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
             raise ValueError(f"{name} must be a positive integer, got {count!r}")

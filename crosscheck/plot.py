@@ -8,12 +8,15 @@ because Jupyter's inline display is set up when pyplot first makes a figure.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+
+from crosscheck.report import write_file
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -83,7 +86,14 @@ def relative_error_map(fig: Figure, ax: Axes, model: str, result: CheckResult) -
 
 
 def plot_report(report: Report, path: str | Path) -> None:
-    report_figure(report).savefig(path, dpi=110)
+    _save(report_figure(report), path)
+
+
+def _save(fig, path: str | Path) -> None:
+    """PNG bytes rendered here, then written whole by write_file (never opened at a path someone else chose)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    write_file(path, buffer.getvalue())
 
 
 def plot_sweep(curves: dict, path: str | Path) -> None:
@@ -101,4 +111,4 @@ def plot_sweep(curves: dict, path: str | Path) -> None:
         ax.set(title=model, xlabel="epoch", ylabel="test accuracy (mean over seeds)", ylim=(0, 1))
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)

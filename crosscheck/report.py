@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +49,7 @@ class Report:
         } for model, checks in self.results.items() for r in checks]
         table = pd.DataFrame(rows, columns=["model", "check", "verdict", "max_abs_err", "max_rel_err", "step",
                                             "where", "message"])
-        return table.astype({"step": "Int64"})
+        return table.astype({"step": "Int64", "max_abs_err": float, "max_rel_err": float})
 
     def to_dict(self) -> dict:
         checks = []
@@ -66,7 +68,7 @@ class Report:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        write_file(path, self.to_json() + "\n")
 
     def plot(self) -> Figure:
         """A matplotlib Figure: accuracy curves against torch and, on a mismatch, the failing tensor's relative error
@@ -116,10 +118,42 @@ class Report:
     def __str__(self) -> str:
         headline, details, lines = self._summary()
         lines = [headline + details] + lines
+        table = self.table
+        table["step"] = table["step"].astype("string").fillna("")
+        text = {c: _left(table[c].astype(str).str.len().max()) for c in ("model", "check", "where", "message")}
         with pd.option_context("display.max_colwidth", 90, "display.width", 200,
                                "display.float_format", "{:.2e}".format):
-            lines.append(self.table.to_string(index=False))
+            lines += [line.rstrip() for line in table.to_string(index=False, formatters=text, justify="left", na_rep="")
+                      .splitlines()]
         return "\n".join(lines)
+
+
+class OutputError(Exception):
+    """A report file cannot be written (a directory or an unwritable place at its path): one line, exit 2."""
+
+
+def write_file(path: str | Path, content: str | bytes) -> None:
+    """Write whole or not at all: a temporary file beside `path`, then renamed over it. Whatever sits at the path
+    (an old report, a FIFO, a symlink) is replaced, never opened; a directory there is an OutputError."""
+    path = Path(path)
+    data = content.encode() if isinstance(content, str) else content
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _left(width: int):
+    """A to_string formatter that left-aligns a text column (pandas right-aligns them)."""
+    return lambda value: f"{value:<{width}}"
 
 
 def _where(r: CheckResult) -> str:

@@ -11,7 +11,7 @@ from crosscheck.data import Dataset
 from crosscheck.diagnose import diagnose
 from crosscheck.report import Report
 from crosscheck.sides import NumpySide, Side
-from crosscheck.spec import Spec
+from crosscheck.spec import Spec, run_keys
 
 
 def steps_per_epoch(spec: Spec, data: Dataset) -> int:
@@ -24,8 +24,7 @@ def run_task(task: str, specs: list[Spec], data: Dataset, plan: Plan,
     total = sum(0 if s.only_softmax else 2 * steps_per_epoch(s, data) * s.epochs for s in specs)  # both sides
     with tqdm(total=total, desc=f"task {task}", unit="step", disable=not show_progress or total == 0,
               leave=False) as bar:
-        for spec in specs:
-            key = spec.name if len(specs) == len({s.name for s in specs}) else f"{spec.name}@lr={spec.lr:g}"
+        for spec, key in zip(specs, run_keys(specs)):
             bar.set_postfix_str(key)
             report.results[key] = run_checks(spec, data, make_candidate, plan, progress=lambda: bar.update(),
                                              diagnose=diagnose)

@@ -80,3 +80,16 @@ def preset(task: str, model: str | None = None) -> list[Spec]:
         names = [model]
     specs = [MODELS[name] for name in names]
     return [s.replace(layers=DEEP_LAYERS) for s in specs] if task == "4" else specs
+
+
+def run_keys(specs: list[Spec]) -> list[str]:
+    """A unique report key per run: the model's name, plus its lr and seed where they vary among that model's runs."""
+    keys = []
+    for spec in specs:
+        same = [s for s in specs if s.name == spec.name]
+        tags = [f"{what}={value:g}" for what, value in (("lr", spec.lr), ("seed", spec.seed))
+                if len({getattr(s, what) for s in same}) > 1]
+        keys.append(spec.name + ("@" + ",".join(tags) if tags else ""))
+    if len(set(keys)) != len(keys):
+        raise ValueError("two runs of the same model with the same lr and seed")
+    return keys

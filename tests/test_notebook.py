@@ -115,7 +115,7 @@ def test_hyperparameters_by_the_labs_names(data):
     (dict(task=2, mu=0.9), ValueError, "it takes: momentum, l2_factor (check()'s own options: model, data"),
     (dict(task=1, epoch=3), ValueError, "has no hyperparameter 'epoch'"),
     (dict(task=2, momentum="0.9"), TypeError, "hyperparameters are numbers"),
-    (dict(task=3), ValueError, "check(cls, task='3', model=...)"),
+    (dict(task=3), ValueError, "check(cls, task=3, model=...)"),
     (dict(task=5), ValueError, "unknown task '5'"),
     (dict(task=1, head="softmax"), ValueError, "head must be one of mse, ce"),
     (dict(task=1, epochs=0), ValueError, "epochs must be a positive integer, got 0"),
@@ -124,6 +124,11 @@ def test_usage_errors_say_what_is_accepted(data, kwargs, error, words):
     with pytest.raises(error) as raised:
         check(make_network(), data=data, progress=False, **kwargs)
     assert words in str(raised.value)
+
+
+def test_a_missing_data_directory_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="no such"):
+        check(make_network(), task=1, data=str(tmp_path / "nope"), progress=False)
 
 
 def test_data_is_loaded_once_per_process():

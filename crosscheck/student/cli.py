@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS
 
@@ -40,7 +39,7 @@ def wants_student_mode(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from crosscheck import gradescope  # noqa: PLC0415
-    from crosscheck.cli import EXIT_MISMATCH, EXIT_PASS, UsageError, specs_from_args  # noqa: PLC0415 - no cycle
+    from crosscheck.cli import EXIT_MISMATCH, EXIT_PASS, UsageError, emit, specs_from_args  # noqa: PLC0415
     from crosscheck.data import load  # noqa: PLC0415
     from crosscheck.student.adapter import HparamError, parse_hparams  # noqa: PLC0415
     from crosscheck.checks import Plan  # noqa: PLC0415
@@ -80,15 +79,9 @@ def run(args: argparse.Namespace) -> int:
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
                       Plan(steps=args.steps or STUDENT_STEPS, fd_coords=0), default_diagnose(),
                       show_progress=not args.no_progress)
-    # every worker is dead by now: what is printed and written below is the harness's alone
-    print(run.report)
+    # every worker is dead by now: what is written and printed below is the harness's alone, files first
     output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
                        for model, text in run.output.items() if text)
-    if output:
-        lines = output.splitlines()
-        shown = "\n".join(lines[:MAX_OUTPUT_LINES]) + (f"\n[... {len(lines) - MAX_OUTPUT_LINES} more lines]"
-                                                      if len(lines) > MAX_OUTPUT_LINES else "")
-        print(gradescope.labelled(shown))
     if args.json:
         run.report.write_json(args.json)
     if args.gradescope:
@@ -96,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from crosscheck.plot import plot_report  # noqa: PLC0415
         plot_report(run.report, args.plot)
-    sys.stdout.flush()
+    text = str(run.report)
+    if output:
+        lines = output.splitlines()
+        text += "\n" + gradescope.labelled("\n".join(lines[:MAX_OUTPUT_LINES]) + (
+            f"\n[... {len(lines) - MAX_OUTPUT_LINES} more lines]" if len(lines) > MAX_OUTPUT_LINES else ""))
+    emit(text)
     return EXIT_PASS if run.passed else EXIT_MISMATCH
 

@@ -1,0 +1,32 @@
+"""The command line's own contract: one line per usage error, exit 2; one report entry per run."""
+
+import pytest
+
+from crosscheck.cli import main
+from crosscheck.spec import MODELS, run_keys
+
+
+def test_each_seed_and_lr_gets_its_own_report_entry():
+    base = MODELS["softmax-ce"]
+    runs = [base.replace(lr=lr, seed=seed) for lr in (0.1, 1.0) for seed in (0, 1)]
+    assert run_keys(runs) == ["softmax-ce@lr=0.1,seed=0", "softmax-ce@lr=0.1,seed=1",
+                              "softmax-ce@lr=1,seed=0", "softmax-ce@lr=1,seed=1"]
+    assert run_keys([base.replace(seed=0), base.replace(seed=1)]) == ["softmax-ce@seed=0", "softmax-ce@seed=1"]
+    assert run_keys([base, MODELS["adamw"]]) == ["softmax-ce", "adamw"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--task", "1", "--bogus"], "unrecognized arguments: --bogus"),
+    (["--task", "1", "--lr", "abc"], "expected comma-separated numbers"),
+    (["--task", "1", "--head", "foo"], "invalid choice: 'foo'"),
+    (["--task", "1", "--lr", "0.1,0.1"], "--lr lists a value twice"),
+    (["--task", "1", "--seeds", "2,2"], "--seeds lists a value twice"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, words, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse's own errors exit from inside parse_args
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and words in err
+    assert err.count("\n") == 1 and err.startswith("compare.py: error: "), err
