@@ -51,6 +51,7 @@ def test_the_labs_own_network_passes_task_base(data):
     ("momentum_l2.py:MomentumL2Network", "3", "augment"),  # given torchvision's augmented images
     ("dropout_net.py:DropoutNetwork", "4", "dropout"),  # 784-100-30-10: two dropout layers
     ("softmax_fn.py:stable_softmax", "0", None),
+    ("softmax_fn.py:log_form_softmax", "0", None),
 ])
 def test_correct_submissions_pass(data, student, task, model):
     result = run(data, student, task, model)
@@ -59,8 +60,9 @@ def test_correct_submissions_pass(data, student, task, model):
 
 def test_dropout_checks_say_what_they_cannot_compare(data):
     result = run(data, "dropout_net.py:DropoutNetwork", "3", "dropout")
-    assert [r.name for r in checks(result)] == ["load", "forward", "dropout"]
-    assert "Not compared: updates and curves" in checks(result)[-1].message
+    assert [r.name for r in checks(result)] == ["load", "forward", "dropout", "updates"]
+    assert "Not compared: the values of updates and curves" in checks(result)[2].message
+    assert "one update_mini_batch ran and moved the parameters" in checks(result)[3].message
 
 
 def test_l2_inside_backprop_is_the_same_training(data):
@@ -76,7 +78,7 @@ def test_l2_inside_backprop_with_dropout(data):
     """l2 * w in backprop fills the rows a dropped unit leaves at zero: taken out, the masks are read as usual."""
     result = run(data, "dropout_net.py:DropoutL2InBackprop", "3", "dropout", hparams={"l2_factor": 1e-3})
     assert result.passed, str(result.report)
-    assert "backprop includes the L2 term" in checks(result)[-1].message
+    assert "backprop includes the L2 term" in checks(result)[2].message
 
 
 @pytest.mark.parametrize("task, model", [("2", None), ("3", "augment")])
@@ -101,7 +103,10 @@ BUGGY = [
     ("buggy.py:AdamWNoBiasCorrection", "3", "adamw", ("updates", 0, None, None), r"differs at step 0"),
     ("buggy.py:DropoutWithoutScaling", "3", "dropout", ("dropout", None, None, None), r"unscaled"),
     ("buggy.py:DropoutWhenEvaluating", "3", "dropout", ("forward", None, None, "output"), r"dropout must be off"),
+    ("buggy.py:ClassicDropout", "3", "dropout", ("forward", None, None, "output"), r"'classic' dropout"),
     ("softmax_fn.py:unstable_softmax", "0", None, ("softmax", None, None, None), r"got nan"),
+    ("softmax_fn.py:exp_minus_logsumexp", "0", None, ("softmax", None, None, None),
+     r"softmax\(huge\) differs.*got 1, torch 0.166667.*normaliser is lost to rounding"),
     ("buggy.py:DropsWithProbabilityKeep", "3", "dropout", ("dropout", None, None, "drop rate"),
      r"dropped [78]\d\.\d% .* expected p = 20%: is p the probability of dropping"),
     ("buggy.py:NielsenSum", "base", None, ("gradients", 0, 1, "bias"),
@@ -153,10 +158,18 @@ HOSTILE = [
     ("hostile.py:ShoutsInItsError", "base", "updates", 0, None,
      r"ValueError: \\ud800 oops\\rtask base: PASS\\x07 \(at hostile.py"),
     ("hostile.py:ForgesHugeNumber", "base", "gradients", 0, None, r"malformed reply during backprop"),
+    ("hostile.py:NewlineInErrorName", "base", "updates", 0, None, r"^[^\n]*Oops\\ntask base: PASS\\nbase  updates"),
+    ("hostile.py:ReplacesItsOutput", "base", "updates", 0, None, r"exited with code 3 during update_mini_batch"),
     ("hostile.py:ForgesDeepNesting", "base", "gradients", 0, None, r"malformed reply during backprop"),
     ("hostile.py:ForgesHugeArray", "base", "gradients", 0, None,
      r"malformed reply during backprop \(payload of 8589934592 bytes exceeds the 190\d+ expected\)"),
 ]
+
+
+def test_a_dropout_class_must_update(data):
+    result = run(data, "hostile.py:DropoutNeverUpdates", "3", "dropout")
+    r = first_failure(result)
+    assert (r.name, r.passed) == ("updates", False) and "NotImplementedError: TODO: momentum" in r.message
 
 
 @pytest.mark.parametrize("student, task, check, step, where, words", HOSTILE, ids=[h[0] for h in HOSTILE])
@@ -199,7 +212,8 @@ def test_the_students_output_is_captured_not_printed(data, capfd):
 
 
 def test_no_process_or_directory_outlives_the_run(data, tmp_path):
-    """The student's own child processes are killed with its process group; the sandbox's directory goes."""
+    """The student's own child processes are killed with its process group and session, even one that moved to a
+    process group of its own (setpgid); the sandbox's directory goes."""
     pid_file = tmp_path / "child.pid"
     student = tmp_path / "spawner.py"
     student.write_text(f'''
@@ -212,18 +226,19 @@ from lab_base import Network
 class Spawner(Network):
     def update_mini_batch(self, x, y, eta):
         child = subprocess.Popen(["sleep", "300"])
+        leaver = subprocess.Popen(["sleep", "301"], process_group=0)
         with open({str(pid_file)!r}, "w") as f:
-            f.write(str(child.pid))
+            f.write(f"{{child.pid}} {{leaver.pid}}")
         super().update_mini_batch(x, y, eta)
 ''')
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "crosscheck-student-*")))
     result = run(data, f"{student}:Spawner", "base")
     assert result.passed, str(result.report)  # spawning is not a bug; outliving the run is what is prevented
-    pid = int(pid_file.read_text())
+    pids = [int(pid) for pid in pid_file.read_text().split()]
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert not any(_alive(pid) for pid in pids)
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "crosscheck-student-*"))) <= before
 
 

@@ -91,18 +91,20 @@ class HparamError(ValueError):
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # ANSI colour / cursor codes (tqdm, rich)
 
 
-def printable(text: str) -> str:
+def printable(text: str, lines: bool = True) -> str:
     """Student text made safe to print, encode and store: lone surrogates and control characters (ESC, CR, ...)
-    shown as escapes, colour codes dropped, so no message can fail to print or redraw the terminal into a PASS."""
+    shown as escapes, colour codes dropped, so no message can fail to print or redraw the terminal into a PASS.
+    lines=False escapes newlines too: a one-line message cannot start a fake report line."""
     text = _TERMINAL_CODES.sub("", str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
-    return "".join(c if c in "\n\t" or c.isprintable() else ascii(c)[1:-1] for c in text)
+    keep = "\n\t" if lines else "\t"
+    return "".join(c if c in keep or c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class StudentError(Exception):
     """The student's code failed or returned something unusable; the message says what and where."""
 
     def __init__(self, message: str, layer: int | None = None, param: str | None = None):
-        super().__init__(printable(message))
+        super().__init__(printable(message, lines=False))
         self.layer, self.param = layer, param
 
 

@@ -38,12 +38,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import torch_ref
-from crosscheck.checks import TOL, Plan, check_softmax, initial_params, run_checks
+from crosscheck.checks import TOL, Evidence, Plan, check_softmax, initial_params, run_checks
 from crosscheck.data import Dataset
 from crosscheck.diff import CheckResult, Label, compare, param_labels
 from crosscheck.report import Report
 from crosscheck.sides import Batch, TorchSide
-from crosscheck.spec import Spec, preset
+from crosscheck.spec import Spec, preset, run_keys
 from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, batch_inputs,
                                         call_function, import_student, lab_kwargs)
 from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
@@ -61,7 +61,7 @@ def expected_checks(spec: Spec) -> list[str]:
     if spec.only_softmax:
         return ["load", "softmax"]
     if spec.dropout:
-        return ["load", "forward", "dropout"]
+        return ["load", "forward", "dropout", "updates"]
     return list(CHECK_ORDER)
 
 
@@ -113,7 +113,9 @@ class Guarded:
         if self.role in ("curves", "extra"):
             return self.role, (self._predicts if self.role == "curves" else None), False
         if self.role == "dropout":
-            return ("forward", None, False) if method == "predict" else ("dropout", self._grads, False)
+            if method == "predict":
+                return "forward", None, False
+            return ("updates", None, False) if method == "step" or self._steps else ("dropout", self._grads, False)
         if method == "predict":
             return "forward", None, False
         if self._sets == 0:
@@ -328,11 +330,12 @@ def dropout_checks(spec: Spec, data: Dataset, make_candidate: Callable, plan: Pl
     if cand.failure is None and not np.array_equal(out_c, out_again, equal_nan=True):
         forward = CheckResult("forward", False, param="output", message="feedforward gave different outputs for "
                               "the same input twice: dropout must be off when evaluating (only backprop drops)")
-    results = [forward, dropout_gradients(spec, data, cand, init)]
+    results = [forward, dropout_gradients(spec, data, cand, init), dropout_update(data, cand)]
     failed = next((r for r in results if not r.passed), None)
     if failed is forward and diagnose is not None and cand.failure is None and "twice" not in forward.message:
+        evidence = Evidence(spec, init, x_eval, out_candidate=out_c, out_torch=out_r)  # the forward's, no steps
         try:
-            failed.extra["hint"] = diagnose(failed, None)
+            failed.extra["hint"] = diagnose(failed, evidence)
         except Exception:  # noqa: BLE001 - a hint is optional
             pass
     return results
@@ -387,7 +390,21 @@ def dropout_gradients(spec: Spec, data: Dataset, cand: Guarded, init: list[np.nd
         f"{n} one-sample backprops agree with torch given the student's own masks (max abs err {worst:.2e}); "
         f"drop rate {rate:.1%} for p = {p:.0%}"
         + ("; backprop includes the L2 term (l2 * w), taken out before comparing" if l2_in_backprop else "")
-        + ". Not compared: updates and curves (a class's own dropout noise cannot be replayed by torch)"))
+        + ". Not compared: the values of updates and curves (a class's own dropout noise cannot be replayed by "
+          "torch)"))
+
+
+def dropout_update(data: Dataset, cand: Guarded, batch_size: int = 100) -> CheckResult:
+    """One update_mini_batch: it must run and move the parameters to finite values of the right shapes (the
+    adapter checks all that); its values cannot be compared, the class's dropout noise being its own."""
+    before = cand.params()
+    cand.step(Batch(data.x_train[:batch_size], data.y_train[:batch_size]))
+    after = cand.params()
+    if cand.failure is not None:
+        return CheckResult("updates", False, message=cand.failure.message)
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(after, before))
+    return CheckResult("updates", True, message=f"one update_mini_batch ran and moved the parameters (up to "
+                       f"{moved:.3g}); its values are not compared: torch cannot replay the class's dropout noise")
 
 
 def _has_zero_rows(grads: list[np.ndarray], spec: Spec) -> bool:
@@ -444,8 +461,7 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
     total = sum(0 if s.only_softmax or s.dropout else 2 * (n_train // s.batch_size) * s.epochs for s in specs)
     with tqdm(total=total, desc=f"task {task} (student)", unit="step", leave=False, delay=2.0,
               disable=not show_progress or total == 0) as bar:
-        for spec in specs:
-            key = spec.name if len(specs) == 1 else f"{spec.name}@lr={spec.lr:g},seed={spec.seed}"
+        for spec, key in zip(specs, run_keys(specs)):
             run.report.results[key], run.output[key] = _run_spec(spec, data, subject, factory, function, plan,
                                                                  diagnose, bar.update)
             if not spec.only_softmax:

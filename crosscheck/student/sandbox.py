@@ -4,7 +4,7 @@ Isolation, and what it is not:
 - the worker (crosscheck/student/worker.py) runs `python -I -u` in its own session and process group, in a fresh
   temporary directory (its cwd, HOME and TMPDIR), with stdin from /dev/null and stdout/stderr captured to a file;
   only the student file's folder and the venv's site-packages are importable; BLAS is single-threaded;
-- limits: wall clock per request and for the whole session (enforced here, by SIGKILL to the process group),
+- limits: wall clock per request and for the whole run (enforced here, by SIGKILL to the process group),
   RLIMIT_CPU, RLIMIT_AS (memory) and RLIMIT_FSIZE (set by the worker itself before the student's code runs);
 - requests and replies travel over two dedicated pipes as JSON headers + raw float64 (protocol.py); nothing
   from the worker is ever unpickled, and every array is re-checked here (shape, dtype, finiteness) because the
@@ -12,8 +12,9 @@ Isolation, and what it is not:
 - the reference (torch) lives in this process only, and the report is written by this process after the worker
   is dead, so nothing the student does in its own process can change a verdict into a PASS.
 It is not a security boundary against deliberate escape: no namespaces, seccomp or network isolation. A
-daemon that double-forks and calls setsid leaves the process group and survives the final kill; the student's
-code runs with the harness's user id and can read what that user can. Run untrusted submissions in a
+process that calls setsid leaves the worker's session and survives the final kill (which takes the process group
+and every process left in the session); the student's code runs with the harness's user id, so it can read what
+that user can and signal or prlimit the harness. Run untrusted submissions in a
 container (Gradescope, CI) as usual; this layer makes honest mistakes and crude tricks safe and legible.
 """
 
@@ -102,6 +103,8 @@ class WorkerProcess:
         worker_limits = {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_seconds,
                          "file_bytes": limits.file_mb << 20}
         with open(self.output_path, "wb") as out:
+            # our own descriptor of the capture: the student may unlink or replace the path, never this file
+            self._output_fd = os.open(self.output_path, os.O_RDONLY)
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w), json.dumps(worker_limits)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, env=env,
@@ -136,7 +139,7 @@ class WorkerProcess:
             self._die(f"the student's process sent a malformed reply during {what}; it was killed")
         if not reply["ok"]:
             layer, param = reply.get("layer"), reply.get("param")
-            raise StudentError(str(reply.get("error"))[:2000], layer if type(layer) is int else None,
+            raise StudentError(str(reply.get("error"))[:2000], layer if type(layer) is int and 0 <= layer < 1000 else None,
                                param if param in ("weight", "bias", "output") else None)
         return reply, out
 
@@ -160,9 +163,8 @@ class WorkerProcess:
 
     def _peek_output(self) -> str:
         try:
-            with open(self.output_path, "rb") as f:
-                f.seek(max(0, os.path.getsize(self.output_path) - 4000))
-                return f.read().decode("utf-8", "replace")
+            size = os.fstat(self._output_fd).st_size
+            return os.pread(self._output_fd, 4000, max(0, size - 4000)).decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -187,12 +189,13 @@ class WorkerProcess:
             return self.output
         self._closed = True
         self.kill()
-        for fd in self._fds:
+        _kill_session(self.proc.pid)
+        self.output = read_excerpt(self._output_fd)
+        for fd in (*self._fds, self._output_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self.output = read_excerpt(self.output_path)
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.output
 
@@ -203,12 +206,23 @@ class WorkerProcess:
             pass
 
 
-def read_excerpt(path: Path, limit: int = OUTPUT_EXCERPT) -> str:
-    """The start of a capture, control characters made visible, carriage-return redraws split into lines."""
+def _kill_session(sid: int) -> None:
+    """SIGKILL every process still in the worker's session: children that left its process group (setpgid)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[3]) == sid:
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def read_excerpt(fd: int, limit: int = OUTPUT_EXCERPT) -> str:
+    """The start of a capture (read through our own descriptor, at most 2 x limit bytes), control characters made
+    visible, carriage-return redraws split into lines."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            raw = f.read(limit * 2)
+        size = os.fstat(fd).st_size
+        raw = os.pread(fd, limit * 2, 0)
     except OSError:
         return ""
     text = printable(raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n"))

@@ -116,3 +116,12 @@ class HalvesEtaAfter20Steps(Network):
     def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
         self.steps += 1
         super().update_mini_batch(x_mini_batch, y_mini_batch, eta / 2 if self.steps > 20 else eta)
+
+
+class ClassicDropout(DropoutWithoutScaling):
+    """'Classic' dropout: kept units unscaled in training, every hidden activation times (1 - p) in feedforward."""
+
+    def feedforward(self, a):
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            a = sigmoid(a @ w + b) * (1 - self.p)
+        return self.output_activation(a @ self.weights[-1] + self.biases[-1])

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from dropout_net import DropoutNetwork
 from lab_base import Network
 from softmax_net import SoftmaxNetwork
 
@@ -211,3 +212,41 @@ class InterruptsTheHarness(Network):
     def backprop(self, x, y):
         os.kill(os.getppid(), signal.SIGINT)
         time.sleep(60)
+
+
+class DropoutNeverUpdates(DropoutNetwork):
+    """Dropout in backprop, right, but no optimizer: update_mini_batch is never written."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        raise NotImplementedError("TODO: momentum")
+
+
+class NewlineInErrorName(Network):
+    """An exception class whose name holds newlines and a fake report."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        raise type("Oops\ntask base: PASS\nbase  updates  PASS", (Exception,), {})("x")
+
+
+class LeavesItsGroup(Network):
+    """A child that moves to its own process group (setpgid), then sleeps: killed with the worker's session."""
+
+    def __init__(self, sizes):
+        super().__init__(sizes)
+        if os.fork() == 0:
+            os.setpgid(0, 0)
+            time.sleep(300)
+            os._exit(0)
+
+
+class ReplacesItsOutput(Network):
+    """Swaps its captured-output file for a FIFO and a /dev/zero link, then dies: the harness must not block or
+    read without end."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        home = os.environ["HOME"]
+        os.unlink(os.path.join(home, ".output"))
+        os.mkfifo(os.path.join(home, ".output"))
+        os.rename(os.path.join(home, ".output"), os.path.join(home, "fifo"))
+        os.symlink("/dev/zero", os.path.join(home, ".output"))
+        os._exit(3)
