@@ -31,8 +31,8 @@ TOL = {
     "softmax": Tolerance(rtol=1e-13),  # worst 1.9e-16 (margin 500)
     "forward": Tolerance(rtol=1e-12),  # worst 2.1e-15 (margin 470), at the initial parameters
     "loss": Tolerance(rtol=1e-12),  # worst 2.1e-16 (margin 4800)
-    "gradients": Tolerance(rtol=1e-9),  # worst 4.7e-11 (AdamW, lr 10; margin 21); 2e-15 at lr 0.1
-    "updates": Tolerance(rtol=1e-9),  # worst 4.2e-13 (Adagrad, lr 1; margin 2400)
+    "gradients": Tolerance(rtol=1e-8),  # worst 8.2e-10 (lab Adagrad, lr 10, saturated; margin 12); 2e-15 at lr 0.1
+    "updates": Tolerance(rtol=1e-9),  # worst 2.1e-11 (AdamW, deep, lr 10; margin 48)
     "curve_loss": Tolerance(rtol=1e-8),  # per-epoch mean training loss, free-running; chaos handled by a control
     "finite_differences": Tolerance(rtol=1e-6),  # worst 3.4e-8 (margin 29): truncation (h^2) plus rounding (eps/h)
 }
@@ -105,9 +105,12 @@ def check_softmax(softmax: Callable[[np.ndarray], np.ndarray]) -> CheckResult:
     except Exception as error:  # a candidate's crash is a verdict
         return CheckResult("softmax", False, message=f"softmax raised {type(error).__name__}: {error}")
     result = compare("softmax", got, want, [Label(None, f"softmax({name})") for name in cases], TOL["softmax"])
-    sums = [np.abs(g.sum(axis=-1) - 1).max() for g in got if g.ndim == 2 and np.all(np.isfinite(g))]
-    if result.passed and sums and max(sums) > 1e-13:
-        result.passed, result.message = False, f"rows sum to 1 only within {max(sums):.2e}"
+    sums = {name: float(np.abs(g.sum(axis=-1) - 1).max()) for (name, z), g in zip(cases.items(), got)
+            if g.shape == z.shape and np.all(np.isfinite(g))}
+    if result.passed and sums and max(sums.values()) > TOL["softmax"].rtol:
+        result.passed, result.message = False, f"rows sum to 1 only within {max(sums.values()):.2e}"
+    result.extra["row_sum_err"] = sums  # for the hint: finite rows that are not a distribution
+    result.extra["nonfinite"] = [name for name, g in zip(cases, got) if not np.all(np.isfinite(g))]
     return result
 
 

@@ -466,6 +466,10 @@ def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
                         "decays weights only (biases get weight_decay 0)."))
         out.append((with_hp(weight_decay=0.0), "no weight decay is applied: your updates match torch's with "
                     "weight_decay=0."))
+        batch = spec.batch_size
+        out.append((with_hp(weight_decay=wd / batch), f"your weight decay is divided by the batch size: your updates "
+                    f"equal torch's with weight_decay = wd/B = {_g(wd / batch)}. The L2 factor multiplies w as it is "
+                    f"(in Nielsen's (1 − ηλ/n)·w, n is the training-set size, not the mini-batch's)."))
         if mu and spec.optimizer == "sgd":
             caveat = (" This is matched at step 0 only, where torch's momentum buffer is just the gradient: torch "
                       "sends wd·w through the buffer, and a decay outside it has no torch.optim form.")
@@ -539,6 +543,24 @@ def optimizer_variant(result: CheckResult, ev: Evidence) -> str | None:
     return None
 
 
+def later_layers_only(result: CheckResult, ev: Evidence) -> str | None:
+    """At step 0 the first layers' updates match torch's and every later layer's does not: position-dependent state."""
+    if result.step != 0:
+        return None
+    cand, ref = _deltas(ev, 0)
+    ok = [c.passed for c in _per_tensor("updates", cand, ref, TOL["updates"])]
+    layers = [ok[2 * l] and ok[2 * l + 1] for l in range(len(ok) // 2)]
+    k = layers.index(False) if False in layers else 0
+    if k == 0 or any(layers[k:]):
+        return None
+    state = {"adam": "the step counter t of the bias corrections", "adamw": "the step counter t of the bias "
+             "corrections", "sgd": "the momentum buffer"}.get(ev.spec.optimizer, "the accumulator")
+    return (f"at step 0 the updates of layer{'s' if k > 1 else ''} 0{f'–{k - 1}' if k > 1 else ''} match torch's and "
+            f"every later layer's differ, though all gradients match: the update depends on the layer's position. "
+            f"Look for state shared across your loop over layers that changes inside it, e.g. {state} advanced once "
+            f"per layer instead of once per update_mini_batch call, or the learning rate changed in the loop.")
+
+
 def update_factor(result: CheckResult, ev: Evidence) -> str | None:
     """Δp is one constant times torch's Δp (in every failing tensor)."""
     step = result.step
@@ -591,6 +613,18 @@ def finite_difference_mismatch(result: CheckResult, ev: Evidence) -> str | None:
             f"is not the function your gradients differentiate; compare your loss formula with the lab's.")
 
 
+def softmax_absorbed(result: CheckResult, ev: Evidence | None) -> str | None:
+    """Finite outputs whose rows are not a distribution: a normaliser lost to rounding, not an overflow."""
+    off = {case: err for case, err in result.extra.get("row_sum_err", {}).items() if err > TOL["softmax"].rtol}
+    if not off or result.extra.get("nonfinite"):
+        return None
+    return (f"your outputs are finite, but rows of the '{', '.join(off)}' inputs sum to 1 only within "
+            f"{max(off.values()):.3g}: nothing overflows, the normaliser is lost to rounding. Next to a huge row max "
+            f"m (1e300 in the 'huge' case), m + log Σ exp(z − m) rounds back to m, so exp(z − logsumexp(z)) gives 1 "
+            f"for every tied maximum. Divide instead, e = exp(z − m); e / e.sum(), or exponentiate (z − m) − log Σ exp(z − m), "
+            f"which never adds the small log to the huge max.")
+
+
 def softmax_cases(result: CheckResult, ev: Evidence | None) -> str | None:
     failing = " ".join(result.extra.get("failing", [])) + " " + result.message
     if any(case in failing for case in ("large", "huge", "one-hot-ish", "negative")):
@@ -641,9 +675,9 @@ HYPOTHESES: dict[str, list[Hypothesis]] = {
     "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, l2_in_gradient, dropout_not_rescaled,
                   fan_factor,
                   transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
-    "updates": [unchanged_parameters, lagging_update, optimizer_variant, update_factor],
+    "updates": [unchanged_parameters, lagging_update, optimizer_variant, later_layers_only, update_factor],
     "finite_differences": [finite_difference_mismatch],
     "dropout_statistics": [dropout_masks],
     "augment_images": [augment_border],
-    "softmax": [softmax_cases],
+    "softmax": [softmax_absorbed, softmax_cases],
 }

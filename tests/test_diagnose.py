@@ -161,6 +161,28 @@ def adam_without_bias_correction(spec):
     return Optimizer(init, update)
 
 
+def adamw_counter_per_layer(spec):
+    """AdamW whose step counter t is advanced inside the loop over layers (layer l sees t = l + 1 at step 0)."""
+    b1, b2 = spec.hparams["betas"]
+    eps, wd = spec.hparams["eps"], spec.hparams["weight_decay"]
+
+    def init(params):
+        return 0, [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+
+    def update(grads, state, params):
+        t, ms, vs = state
+        updates = []
+        for i, (g, p) in enumerate(zip(grads, params)):
+            t += i % 2 == 0  # once per layer, at its weight
+            ms[i] = b1 * ms[i] + (1 - b1) * g
+            vs[i] = b2 * vs[i] + (1 - b2) * g * g
+            m_hat, v_hat = ms[i] / (1 - b1**t), vs[i] / (1 - b2**t)
+            updates.append(-spec.lr * wd * p - spec.lr * m_hat / (np.sqrt(v_hat) + eps))
+        return updates, (t, ms, vs)
+
+    return Optimizer(init, update)
+
+
 class EditedUpdates(NumpySide):
     """The reference's update, then edit(updates, t) before it is applied (t = this side's step counter)."""
 
@@ -433,13 +455,16 @@ ADAM_L2 = MODELS["adam"].replace(hparams={**MODELS["adam"].hparams, "weight_deca
     (MODELS["l2-momentum"], FrozenBiases, (1, "bias", 0), ["biases[0], biases[1] did not change"]),
     (MODELS["softmax-ce"], configured(lr=0.05), (1, "bias", 0), ["0.5 ×", "learning rate"]),
     (MODELS["softmax-ce"], configured(lr=-0.1), (1, "bias", 0), ["the other way", "p + lr·g"]),
+    (MODELS["l2-momentum"], with_hparams(weight_decay=1e-5), (1, "weight", 0), ["divided by the batch size"]),
+    (MODELS["adamw"], with_optimizer(adamw_counter_per_layer), (1, "bias", 0),
+     ["layer 0 match", "step counter t", "once per layer"]),
     (MODELS["softmax-ce"], NudgeAtStep3, (1, "weight", 3),
      ["weights[1] at step 3", "gradients matched, so the optimizer update is where to look"]),
 ], ids=["l2-on-biases", "adamw-biases-undecayed", "no-l2", "l2-without-lr", "l2-without-lr-momentum",
         "adagrad-eps-inside", "adagrad-eps-outside", "adamw-as-adam-l2", "adam-l2-as-adamw", "nesterov-missing",
         "nesterov-extra", "ema-dampening", "ema-from-zero", "momentum-missing", "adam-no-bias-correction", "lagging",
         "stale-gradient",
-        "frozen-biases", "half-lr", "ascent", "neutral"])
+        "frozen-biases", "half-lr", "ascent", "l2-over-batch", "adam-t-per-layer", "neutral"])
 def test_optimizer_bugs(spec, candidate, where, words, data):
     first = first_failure(spec, data, candidate)
     layer, param, step = where
