@@ -9,7 +9,7 @@ import sys
 
 from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
-from crosscheck.report import OutputError
+from crosscheck.report import OutputError, check_writable
 from crosscheck.spec import MODELS, TASKS, Spec, preset
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -155,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if (args.jobs is not None or args.scheduler is not None) and not args.sweep:
         raise UsageError("--jobs and --scheduler apply to --sweep")
+    if args.plot and args.task == "0":
+        raise UsageError("--plot draws accuracy curves; task 0 (the softmax) has none")
+    for path in (args.json, args.plot, getattr(args, "gradescope", None)):
+        if path:
+            check_writable(path)  # before any work, and before any student code could touch the path
     from crosscheck.student import cli as student_cli
     if student_cli.wants_student_mode(args):
         return student_cli.run(args)

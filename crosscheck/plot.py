@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from crosscheck.report import write_file
 
@@ -32,6 +33,8 @@ def _figure(n_panels: int, new_figure: Callable[..., Figure] = Figure) -> tuple[
     rows = -(-n_panels // cols)
     fig = new_figure(figsize=(5 * cols, 3.6 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs (and tensor indices) are whole numbers
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat)
@@ -85,15 +88,15 @@ def relative_error_map(fig: Figure, ax: Axes, model: str, result: CheckResult) -
         ax.legend(loc="upper right", fontsize=7)
 
 
-def plot_report(report: Report, path: str | Path) -> None:
-    _save(report_figure(report), path)
+def plot_report(report: Report, path: str | Path, clear: bool = False) -> None:
+    _save(report_figure(report), path, clear)
 
 
-def _save(fig, path: str | Path) -> None:
+def _save(fig, path: str | Path, clear: bool = False) -> None:
     """PNG bytes rendered here, then written whole by write_file (never opened at a path someone else chose)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
-    write_file(path, buffer.getvalue())
+    write_file(path, buffer.getvalue(), clear)
 
 
 def plot_sweep(curves: dict, path: str | Path) -> None:

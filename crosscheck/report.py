@@ -6,6 +6,7 @@ import html
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +68,8 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
-    def write_json(self, path: str | Path) -> None:
-        write_file(path, self.to_json() + "\n")
+    def write_json(self, path: str | Path, clear: bool = False) -> None:
+        write_file(path, self.to_json() + "\n", clear)
 
     def plot(self) -> Figure:
         """A matplotlib Figure: accuracy curves against torch and, on a mismatch, the failing tensor's relative error
@@ -132,11 +133,23 @@ class OutputError(Exception):
     """A report file cannot be written (a directory or an unwritable place at its path): one line, exit 2."""
 
 
-def write_file(path: str | Path, content: str | bytes) -> None:
+def check_writable(path: str | Path) -> None:
+    """Before a run: the report's folder exists and the path is not a directory (an OutputError, exit 2)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        raise OutputError(f"cannot write {path}: it is a directory")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: no such directory {path.parent}")
+
+
+def write_file(path: str | Path, content: str | bytes, clear: bool = False) -> None:
     """Write whole or not at all: a temporary file beside `path`, then renamed over it. Whatever sits at the path
-    (an old report, a FIFO, a symlink) is replaced, never opened; a directory there is an OutputError."""
+    (an old report, a FIFO, a symlink) is replaced, never opened; a directory there is an OutputError, unless
+    `clear`: the caller checked the path before a student's code ran, so a directory now is the student's."""
     path = Path(path)
     data = content.encode() if isinstance(content, str) else content
+    if clear and path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:

@@ -30,3 +30,11 @@ def test_usage_errors_are_one_line_and_exit_2(argv, words, capsys):
     err = capsys.readouterr().err
     assert code == 2 and words in err
     assert err.count("\n") == 1 and err.startswith("compare.py: error: "), err
+
+
+def test_a_report_path_that_cannot_be_written_stops_before_any_work(tmp_path, capsys):
+    assert main(["--task", "1", "--json", str(tmp_path)]) == 2
+    assert main(["--task", "1", "--plot", str(tmp_path / "missing" / "c.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"compare.py: error: cannot write {tmp_path}: it is a directory",
+                   f"compare.py: error: cannot write {tmp_path}/missing/c.png: no such directory {tmp_path}/missing"]

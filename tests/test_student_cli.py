@@ -25,6 +25,8 @@ RUNS = {
                       "--hparam", "weight_decay=0.05", "--hparam", "beta_1=0.8", "--gradescope", "{tmp}/g.json"],
     "writes_report": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:WritesReport",
                       "--json", "{tmp}/r.json", "--gradescope", "{tmp}/g.json"],
+    "report_dirs": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:TurnsReportsIntoDirectories",
+                    "--json", "{tmp}/r.json", "--gradescope", "{tmp}/g.json"],
     "prints_pass": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:PrintsPass"],
     "syntax": ["--task", "base", "--student", f"{STUDENTS}/syntax_error.py:Network", "--gradescope", "{tmp}/g.json"],
     "endless": ["--task", "base", "--student", f"{STUDENTS}/hostile.py:EndlessLoop", "--timeout", "2"],
@@ -96,6 +98,24 @@ def test_the_report_files_are_the_harnesss_not_the_students(cli):
     grades = json.loads((tmp / "g.json").read_text())
     assert grades["tests"] and grades["score"] < len(grades["tests"])
     assert any(t["name"] == "base: updates" and t["status"] == "failed" for t in grades["tests"])
+
+
+def test_report_paths_turned_into_directories_are_still_written(cli):
+    code, out, err, tmp = cli["report_dirs"]
+    assert code == 1 and "Traceback" not in err, out + err
+    assert json.loads((tmp / "r.json").read_text())["passed"] is False
+    assert json.loads((tmp / "g.json").read_text())["score"] < 5
+
+
+def test_a_closed_stdout_keeps_the_verdict_and_the_files(tmp_path):
+    """`compare.py ... | true`: the reader is gone before the report is printed; the exit code is still the
+    verdict's (1, never 0) and the files are written."""
+    done = subprocess.run(f"set -o pipefail; {sys.executable} {ROOT / 'compare.py'} --task base --student "
+                          f"{STUDENTS}/buggy.py:SignErrorNetwork --json {tmp_path}/r.json {' '.join(COMMON)} | true",
+                          shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          executable="/bin/bash")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["passed"] is False
 
 
 def test_printed_pass_lines_are_fenced_off(cli):

@@ -82,13 +82,13 @@ def run(args: argparse.Namespace) -> int:
     # every worker is dead by now: what is written and printed below is the harness's alone, files first
     output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
                        for model, text in run.output.items() if text)
-    if args.json:
-        run.report.write_json(args.json)
+    if args.json:  # clear=True: a directory at a path checked before the run was put there by the student
+        run.report.write_json(args.json, clear=True)
     if args.gradescope:
-        gradescope.write(gradescope.results(run.report, output, run.seconds), args.gradescope)
+        gradescope.write(gradescope.results(run.report, output, run.seconds), args.gradescope, clear=True)
     if args.plot:
         from crosscheck.plot import plot_report  # noqa: PLC0415
-        plot_report(run.report, args.plot)
+        plot_report(run.report, args.plot, clear=True)
     text = str(run.report)
     if output:
         lines = output.splitlines()

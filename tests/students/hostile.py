@@ -154,6 +154,17 @@ class WritesReport(Network):
         self.weights = [w * 0.5 for w in self.weights]
 
 
+class TurnsReportsIntoDirectories(Network):
+    """Replaces the harness's report paths with directories (a FIFO would block a naive writer the same way)."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        for path in _report_paths():
+            if os.path.exists(path):
+                os.unlink(path)
+            os.makedirs(os.path.join(path, "inside"), exist_ok=True)
+        self.weights = [w * 0.5 for w in self.weights]
+
+
 class PatchesLibraries(Network):
     """Monkeypatches NumPy and torch so that every comparison 'passes', then returns zeros."""
 
