@@ -46,5 +46,5 @@ def labelled(output: str) -> str:
     return f"--- the submission's own output (captured; not a verdict) ---\n{lines}\n--- end of the submission's output ---"
 
 
-def write(data: dict, path: str | Path, clear: bool = False) -> None:
-    write_file(path, json.dumps(data, indent=2, allow_nan=False) + "\n", clear)
+def write(data: dict, path: str | Path) -> None:
+    write_file(path, json.dumps(data, indent=2, allow_nan=False) + "\n")

@@ -88,15 +88,15 @@ def relative_error_map(fig: Figure, ax: Axes, model: str, result: CheckResult) -
         ax.legend(loc="upper right", fontsize=7)
 
 
-def plot_report(report: Report, path: str | Path, clear: bool = False) -> None:
-    _save(report_figure(report), path, clear)
+def plot_report(report: Report, path: str | Path) -> None:
+    _save(report_figure(report), path)
 
 
-def _save(fig, path: str | Path, clear: bool = False) -> None:
+def _save(fig: Figure, path: str | Path) -> None:
     """PNG bytes rendered here, then written whole by write_file (never opened at a path someone else chose)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
-    write_file(path, buffer.getvalue(), clear)
+    write_file(path, buffer.getvalue())
 
 
 def plot_sweep(curves: dict, path: str | Path) -> None:

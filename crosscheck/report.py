@@ -6,7 +6,6 @@ import html
 import json
 import math
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +67,8 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
-    def write_json(self, path: str | Path, clear: bool = False) -> None:
-        write_file(path, self.to_json() + "\n", clear)
+    def write_json(self, path: str | Path) -> None:
+        write_file(path, self.to_json() + "\n")
 
     def plot(self) -> Figure:
         """A matplotlib Figure: accuracy curves against torch and, on a mismatch, the failing tensor's relative error
@@ -142,14 +141,11 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(f"cannot write {path}: no such directory {path.parent}")
 
 
-def write_file(path: str | Path, content: str | bytes, clear: bool = False) -> None:
+def write_file(path: str | Path, content: str | bytes) -> None:
     """Write whole or not at all: a temporary file beside `path`, then renamed over it. Whatever sits at the path
-    (an old report, a FIFO, a symlink) is replaced, never opened; a directory there is an OutputError, unless
-    `clear`: the caller checked the path before a student's code ran, so a directory now is the student's."""
+    (an old report, a FIFO, a symlink) is replaced, never opened; a directory there is an OutputError."""
     path = Path(path)
     data = content.encode() if isinstance(content, str) else content
-    if clear and path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:

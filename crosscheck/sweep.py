@@ -39,7 +39,8 @@ def sweep(specs: list[Spec], data: Dataset, plan: Plan, show_progress: bool = Tr
         rows.append({
             "MODEL": model, "LR": lr,
             "NumPy ACC": _mean_std(numpy_final), "torch ACC": _mean_std(torch_final),
-            "max |Δacc| (pp)": round(gap * 100, 2), "verdict": f"FAIL ({failed[0].name})" if failed else "PASS (chaotic)" if chaotic else "PASS",
+            "max |Δacc| (pp)": round(gap * 100, 2),
+            "verdict": f"FAIL ({failed[0].name})" if failed else "PASS (chaotic)" if chaotic else "PASS",
             "_acc": float(np.mean(numpy_final)),
         })
         curves[(model, lr)] = {side: [c[side] for c in runs_curves] for side in ("numpy", "torch")}

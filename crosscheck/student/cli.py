@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
+from pathlib import Path
 
 from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS
 
@@ -82,13 +84,16 @@ def run(args: argparse.Namespace) -> int:
     # every worker is dead by now: what is written and printed below is the harness's alone, files first
     output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
                        for model, text in run.output.items() if text)
-    if args.json:  # clear=True: a directory at a path checked before the run was put there by the student
-        run.report.write_json(args.json, clear=True)
+    for path in (args.json, args.gradescope, args.plot):  # checked before the run: a directory there now is the
+        if path and Path(path).is_dir() and not Path(path).is_symlink():  # student's, put there to block the report
+            shutil.rmtree(path, ignore_errors=True)
+    if args.json:
+        run.report.write_json(args.json)
     if args.gradescope:
-        gradescope.write(gradescope.results(run.report, output, run.seconds), args.gradescope, clear=True)
+        gradescope.write(gradescope.results(run.report, output, run.seconds), args.gradescope)
     if args.plot:
         from crosscheck.plot import plot_report  # noqa: PLC0415
-        plot_report(run.report, args.plot, clear=True)
+        plot_report(run.report, args.plot)
     text = str(run.report)
     if output:
         lines = output.splitlines()

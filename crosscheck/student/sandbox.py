@@ -139,7 +139,8 @@ class WorkerProcess:
             self._die(f"the student's process sent a malformed reply during {what}; it was killed")
         if not reply["ok"]:
             layer, param = reply.get("layer"), reply.get("param")
-            raise StudentError(str(reply.get("error"))[:2000], layer if type(layer) is int and 0 <= layer < 1000 else None,
+            raise StudentError(str(reply.get("error"))[:2000],
+                               layer if type(layer) is int and 0 <= layer < 1000 else None,
                                param if param in ("weight", "bias", "output") else None)
         return reply, out
 
