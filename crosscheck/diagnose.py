@@ -308,6 +308,12 @@ def l2_in_gradient(result: CheckResult, ev: Evidence) -> str | None:
         return (f"backprop adds weight_decay·w = {_g(c)}·w to the weight gradients: that is Adam's L2, which passes "
                 f"through m and v. AdamW's decay is decoupled: leave it out of the gradient and shrink the weights "
                 f"in the update, w −= lr·wd·w.")
+    if _near(c, wd) and not on_biases:
+        if step == 0:  # only a candidate outside student mode (which takes a steady l2·w out) gets here at step 0
+            return (f"backprop adds the L2 term l2·w = {_g(c)}·w: the data-loss gradient is compared, torch adds "
+                    f"weight_decay·w in the optimizer step.")
+        return (f"backprop adds the L2 term l2·w = {_g(c)}·w at step {step}, which the first backprop did not "
+                f"(torch's data-loss gradient is compared): add the L2 term in one place, the same at every step.")
     if _near(c, wd) and on_biases:
         return (f"backprop adds l2·p = {_g(c)}·p to the bias gradients as well as the weights': L2 regularises the "
                 f"weights only; the biases get no decay term.")
@@ -553,8 +559,8 @@ def later_layers_only(result: CheckResult, ev: Evidence) -> str | None:
     k = layers.index(False) if False in layers else 0
     if k == 0 or any(layers[k:]):
         return None
-    state = {"adam": "the step counter t of the bias corrections", "adamw": "the step counter t of the bias "
-             "corrections", "sgd": "the momentum buffer"}.get(ev.spec.optimizer, "the accumulator")
+    state = ("the step counter t of the bias corrections" if ev.spec.optimizer in ("adam", "adamw")
+             else "the momentum buffer" if ev.spec.optimizer == "sgd" else "the accumulator")
     return (f"at step 0 the updates of layer{'s' if k > 1 else ''} 0{f'–{k - 1}' if k > 1 else ''} match torch's and "
             f"every later layer's differ, though all gradients match: the update depends on the layer's position. "
             f"Look for state shared across your loop over layers that changes inside it, e.g. {state} advanced once "
@@ -621,8 +627,8 @@ def softmax_absorbed(result: CheckResult, ev: Evidence | None) -> str | None:
     return (f"your outputs are finite, but rows of the '{', '.join(off)}' inputs sum to 1 only within "
             f"{max(off.values()):.3g}: nothing overflows, the normaliser is lost to rounding. Next to a huge row max "
             f"m (1e300 in the 'huge' case), m + log Σ exp(z − m) rounds back to m, so exp(z − logsumexp(z)) gives 1 "
-            f"for every tied maximum. Divide instead, e = exp(z − m); e / e.sum(), or exponentiate (z − m) − log Σ exp(z − m), "
-            f"which never adds the small log to the huge max.")
+            f"for every tied maximum. Divide instead, e = exp(z − m); e / e.sum(), or exponentiate "
+            f"(z − m) − log Σ exp(z − m), which never adds the small log to the huge max.")
 
 
 def softmax_cases(result: CheckResult, ev: Evidence | None) -> str | None:

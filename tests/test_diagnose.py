@@ -522,3 +522,17 @@ def test_an_l2_term_in_backprop_is_named(spec, factors, words, data):
     first = first_failure(spec, data, reported_grads(lambda self, grads, batch: [
         g + (bias if i % 2 else weight) * p for i, (g, p) in enumerate(zip(grads, self._params))]))
     assert_hint(first, "gradients", first.layer, first.param, *words, step=0)
+
+
+def test_an_l2_term_that_appears_after_the_first_step_is_named(data):
+    start = []
+
+    def later(self, grads, batch):  # l2·w added once the parameters have left their initial values
+        start.append(start[0] if start else self._params[0].copy())
+        moved = not np.array_equal(self._params[0], start[0])
+        wd = self.spec.hparams["weight_decay"]
+        return [g + wd * p if moved and i % 2 == 0 else g for i, (g, p) in enumerate(zip(grads, self._params))]
+
+    first = first_failure(MODELS["l2-momentum"], data, reported_grads(later))
+    assert_hint(first, "gradients", first.layer, first.param, "l2·w = 0.001·w at step 1", "which the first backprop "
+                "did not", step=1)
