@@ -1,14 +1,15 @@
 """The checks: one training run of a candidate beside torch, compared at every stage.
 
 Order follows the data flow, so the first failing check is where a bug first shows: softmax, forward output,
-loss, gradients at the start, lockstep updates over the first steps (gradients and parameters after each
-step), per-epoch loss and accuracy curves, and central finite differences of the candidate's own loss.
+loss, gradients at the start, central finite differences of the candidate's own loss, lockstep updates over
+the first steps (gradients and parameters after each step), per-epoch loss and accuracy curves.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -16,36 +17,32 @@ import torch
 import numpy_mlp
 import numpy_mlp.augment
 import torch_ref.functional
-from crosscheck import extra_checks
+from crosscheck import extra_checks, layout, own_noise
 from crosscheck.data import Dataset, batches
-from crosscheck.diff import CheckResult, Label, Tolerance, compare, param_labels
+from crosscheck.diff import compare
+from crosscheck.layout import Label
+from crosscheck.results import CandidateError, CheckResult, Curve
 from crosscheck.sides import Batch, NumpySide, Side, TorchSide
 from crosscheck.spec import Spec
 from crosscheck.threads import single_threaded
+from crosscheck.tolerances import ACCURACY_TOLERANCE, TOL
 
-# Tolerances, each set from bench/measure_tolerances.py: the worst scaled error (max|numpy - torch| / max|torch|)
-# over all 20 presets x the lab's 5 learning rates, with the margin it leaves. Round-off grows with the size of the
-# logits, so the worst cells are at lr 10 (AdamW: parameters ~1e2, logits ~1e4); at lr <= 1 gradients agree to
-# <= 4e-14 and parameters to <= 4e-13. A real bug (a factor, a wrong formula) shows at 1e-3 or more.
-TOL = {
-    "softmax": Tolerance(rtol=1e-13),  # worst 1.9e-16 (margin 500)
-    "forward": Tolerance(rtol=1e-12),  # worst 2.1e-15 (margin 470), at the initial parameters
-    "loss": Tolerance(rtol=1e-12),  # worst 2.1e-16 (margin 4800)
-    "gradients": Tolerance(rtol=1e-8),  # worst 8.2e-10 (lab Adagrad, lr 10, saturated; margin 12); 2e-15 at lr 0.1
-    "updates": Tolerance(rtol=1e-9),  # worst 2.1e-11 (AdamW, deep, lr 10; margin 48)
-    "curve_loss": Tolerance(rtol=1e-8),  # per-epoch mean training loss, free-running; chaos handled by a control
-    "finite_differences": Tolerance(rtol=1e-6),  # worst 3.4e-8 (margin 29): truncation (h^2) plus rounding (eps/h)
-}
-ACCURACY_TOLERANCE = 0.0  # fraction of test samples; argmax on outputs ~1e-12 apart agrees unless a near-tie
-
-
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """How much to compare: lockstep steps, finite-difference coordinates per parameter, test samples."""
 
     steps: int = 50
     fd_coords: int = 5
     eval_samples: int | None = None  # None: the whole test split
+    report_load: bool = False  # a "load" row first: building the candidate can fail (a student's class)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:  # zero steps would compare nothing, and nothing compared must never read as a PASS
+            raise ValueError(f"the lockstep needs at least 1 step, got {self.steps}")
+        if self.fd_coords < 0:
+            raise ValueError(f"finite-difference coordinates must be >= 0, got {self.fd_coords}")
+        if self.eval_samples is not None and self.eval_samples < 1:
+            raise ValueError(f"eval_samples must be at least 1, got {self.eval_samples}")
 
 
 @dataclass
@@ -102,15 +99,18 @@ def check_softmax(softmax: Callable[[np.ndarray], np.ndarray]) -> CheckResult:
     try:
         with np.errstate(all="ignore"):  # an unstable candidate overflows: that is the finding, not a warning
             got = [np.asarray(softmax(z.copy()), dtype=np.float64) for z in cases.values()]
+    except CandidateError:
+        raise
     except Exception as error:  # a candidate's crash is a verdict
-        return CheckResult("softmax", False, message=f"softmax raised {type(error).__name__}: {error}")
+        return CheckResult("softmax", False, message=f"softmax raised {type(error).__name__}: {error}",
+                           candidate_error=f"{type(error).__name__}: {error}")
     result = compare("softmax", got, want, [Label(None, f"softmax({name})") for name in cases], TOL["softmax"])
     sums = {name: float(np.abs(g.sum(axis=-1) - 1).max()) for (name, z), g in zip(cases.items(), got)
             if g.shape == z.shape and np.all(np.isfinite(g))}
     if result.passed and sums and max(sums.values()) > TOL["softmax"].rtol:
         result.passed, result.message = False, f"rows sum to 1 only within {max(sums.values()):.2e}"
-    result.extra["row_sum_err"] = sums  # for the hint: finite rows that are not a distribution
-    result.extra["nonfinite"] = [name for name, g in zip(cases, got) if not np.all(np.isfinite(g))]
+    result.row_sum_err = sums  # for the hint: finite rows that are not a distribution
+    result.nonfinite_cases = [name for name, g in zip(cases, got) if not np.all(np.isfinite(g))]
     return result
 
 
@@ -118,91 +118,238 @@ def _evaluate(side: Side, x: np.ndarray) -> np.ndarray:
     return np.asarray(side.predict(x), dtype=np.float64)
 
 
+@contextmanager
+def located(check: str, step: int | None = None) -> Iterator[None]:
+    """A candidate failure inside this block happened in `check` (at `step`): said where it is known, not guessed."""
+    try:
+        yield
+    except CandidateError as error:
+        raise error.locate(check, step)
+
+
+INFORMATIONAL = frozenset({"eps_placement"})  # measurements shown beside the checks, never scored
 Diagnose = Callable[[CheckResult, Evidence], "str | None"]
+MakeCandidate = Callable[[Spec, list[np.ndarray]], Side]
+Check = Callable[["Run"], "CheckResult | None"]
 
 
-def run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[np.ndarray]], Side] = NumpySide,
-               plan: Plan | None = None, progress: Callable | None = None,
-               diagnose: Diagnose | None = None) -> list[CheckResult]:
-    """Every check for one spec; the first failure gets a hint from `diagnose` when one is given."""
+class Run:
+    """One spec's checks against one candidate: the inputs both sides share, and the one rule for failures.
+
+    Every check runs through `check(name, body)`: a CandidateError raised inside becomes that check's FAIL (at
+    the check and step the error was located at), and every later check reports "not run" instead of calling
+    into code that has already failed (a dead process, another timeout, another memory bomb).
+    """
+
+    def __init__(self, spec: Spec, data: Dataset, make_candidate: MakeCandidate, plan: Plan,
+                 progress: Callable | None = None):
+        self.spec, self.data, self.make_candidate, self.plan, self.progress = spec, data, make_candidate, plan, progress
+        self.init = initial_params(spec)
+        self.ref = TorchSide(spec, self.init)
+        self.x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
+        self.labels = layout.labels(len(self.init))
+        self.first = next(epoch_batches(spec, data, 0, self.ref))
+        self.evidence = Evidence(spec, self.init, self.x_eval)
+        self.failed_in: str | None = None
+        self.first_gradients: tuple[tuple[float | None, list], tuple[float, list]] | None = None
+        self.initial_gradients: CheckResult | None = None
+        self._candidate: Side | None = None
+
+    def candidate(self) -> Side:
+        """The candidate the checks share (built once; a student's load can fail here)."""
+        if self._candidate is None:
+            self._candidate = self.make_candidate(self.spec, self.init)
+        return self._candidate
+
+    def check(self, name: str, body: Check) -> CheckResult | None:
+        """body(self), with a candidate failure turned into this check's verdict; None if the check does not apply."""
+        if self.failed_in is not None:
+            return CheckResult(name, False, candidate_error=f"failed earlier, in '{self.failed_in}'",
+                               message=f"not run: the code under test failed earlier, in '{self.failed_in}'")
+        try:
+            result = body(self)
+        except CandidateError as error:
+            error.locate(name)
+            result = CheckResult(error.check or name, False, step=error.step, layer=error.layer, param=error.param,
+                                 message=str(error), candidate_error=str(error))
+        if result is not None and result.candidate_error and self.failed_in is None:
+            self.failed_in = result.name
+        return result
+
+
+def stages(spec: Spec, provides: frozenset[str], plan: Plan) -> list[tuple[str, Check]]:
+    """The checks for one spec, in data-flow order, given what the candidate provides beyond the lab's interface:
+    "softmax" (its softmax function), "loss" (a loss at any parameters), "noise" (it takes the harness's dropout
+    masks), "augment" (it augments images itself), "dropout_masks" (its own mask sampler)."""
+    out: list[tuple[str, Check]] = [("load", _load)] if plan.report_load else []
+    if spec.head == "ce" and "softmax" in provides:
+        out.append(("softmax", lambda run: check_softmax(run.candidate().softmax)))
+    if spec.augments and "augment" in provides:
+        out.append(("augment_images", lambda run: extra_checks.augment_images(run.candidate(), run.ref, run.first)))
+    if spec.dropout and "dropout_masks" in provides:
+        out.append(("dropout_statistics",
+                    lambda run: extra_checks.dropout_statistics(spec, run.candidate().dropout_masks)))
+    if spec.dropout and "noise" not in provides:  # its own noise: what can be checked without replaying it
+        return out + [("forward", _own_noise_forward), ("dropout", _own_noise_gradients),
+                      ("updates", lambda run: own_noise.update(run.spec, run.data, run.candidate()))]
+    out.append(("forward", _forward))
+    if "loss" in provides:
+        out.append(("loss", _loss))
+    out.append(("gradients", _gradients))
+    if "loss" in provides and plan.fd_coords:
+        out.append(("finite_differences", _finite_differences))
+    out += [("updates", lockstep), ("curves", curves)]
+    if spec.optimizer == "adagrad-lab":
+        out.append(("eps_placement", _eps_placement))
+    return out
+
+
+def run_checks(spec: Spec, data: Dataset, make_candidate: MakeCandidate = NumpySide,
+               plan: Plan | None = None, progress: Callable | None = None, diagnose: Diagnose | None = None,
+               provides: frozenset[str] | None = None) -> list[CheckResult]:
+    """Every check for one spec; the first failure of the candidate's values gets a hint from `diagnose`.
+
+    provides: what the candidate offers beyond the lab's interface (see `stages`); by default its class's.
+    """
     plan = plan or Plan()
     if spec.only_softmax:
         return [check_softmax(numpy_mlp.softmax)]
+    if provides is None:
+        provides = getattr(make_candidate, "provides", NumpySide.provides)
     with single_threaded():
-        return _run_checks(spec, data, make_candidate, plan, progress, diagnose)
-
-
-def _run_checks(spec: Spec, data: Dataset, make_candidate: Callable[[Spec, list[np.ndarray]], Side], plan: Plan,
-                progress: Callable | None, diagnose: Diagnose | None) -> list[CheckResult]:
-    init = initial_params(spec)
-    ref, cand = TorchSide(spec, init), make_candidate(spec, init)
-    x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
-    evidence = Evidence(spec, init, x_eval, _evaluate(cand, x_eval), _evaluate(ref, x_eval))
-    labels = param_labels(len(init))
-    first = next(epoch_batches(spec, data, 0, ref))
-    results = []
-    if spec.head == "ce" and hasattr(cand, "softmax"):
-        results.append(check_softmax(cand.softmax))
-    if spec.augments:
-        results.append(extra_checks.augment_images(cand, ref, first))
-    if spec.dropout:
-        results.append(extra_checks.dropout_statistics(spec, getattr(cand, "dropout_masks", None)))
-    results.append(compare("forward", [evidence.out_candidate], [evidence.out_torch], [Label(None, "output")],
-                           TOL["forward"]))
-    (loss_c, grads_c), (loss_r, grads_r) = cand.loss_and_grads(first), ref.loss_and_grads(first)
-    if loss_c is not None:
-        results.append(compare("loss", [np.array(loss_c)], [np.array(loss_r)], [Label(None, "loss")], TOL["loss"]))
-    initial_gradients = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=0, origin="last")
-    results.append(initial_gradients)
-    if hasattr(cand, "loss_fn"):
-        results.append(finite_differences(cand, first, grads_c, plan.fd_coords, np.random.default_rng(spec.seed)))
-    stepped = lockstep(spec, data, cand, ref, plan, evidence, labels)
-    if stepped.name == "gradients" and stepped.step == 0 and not initial_gradients.passed:  # one row, not two
-        stepped = CheckResult("updates", False, step=0, message="not compared: the gradients already differ at step 0")
-    results.append(stepped)
-    results.append(curves(spec, data, make_candidate, x_eval, progress))
-    if spec.optimizer == "adagrad-lab":
-        results.append(extra_checks.eps_placement(spec, init, make_candidate, first, TOL["updates"]))
-    failed = next((r for r in results if not r.passed), None)
-    if failed is not None and diagnose is not None:
-        failed.extra["hint"] = diagnose(failed, evidence)
+        run = Run(spec, data, make_candidate, plan, progress)
+        results = run_stages(run, provides)
+    add_hint(results, run.evidence, diagnose)
     return results
 
 
-def lockstep(spec: Spec, data: Dataset, cand: Side, ref: TorchSide, plan: Plan, evidence: Evidence,
-             labels: list[Label]) -> CheckResult:
+def run_stages(run: Run, provides: frozenset[str]) -> list[CheckResult]:
+    """Each stage through run.check, in order; a stage that does not apply leaves no row."""
+    return [r for name, body in stages(run.spec, provides, run.plan) if (r := run.check(name, body)) is not None]
+
+
+def add_hint(results: list[CheckResult], evidence: Evidence | None, diagnose: Diagnose | None) -> None:
+    """The first scored failure gets a hint, unless the candidate's code failed there (its error says why)."""
+    failed = next((r for r in results if not r.passed and r.scored), None)
+    if failed is None or diagnose is None or failed.hint or failed.candidate_error:
+        return
+    try:
+        failed.hint = diagnose(failed, evidence)
+    except Exception:  # noqa: BLE001 - a hint is optional; the verdict is not
+        failed.hint = None
+
+
+def _load(run: Run) -> CheckResult:
+    cand = run.candidate()
+    return CheckResult("load", True, message=getattr(cand, "info", "") or f"constructed {cand.label}")
+
+
+def _forward(run: Run) -> CheckResult:
+    ev = run.evidence
+    ev.out_torch = _evaluate(run.ref, run.x_eval)
+    with located("forward"):
+        ev.out_candidate = _evaluate(run.candidate(), run.x_eval)
+    return compare("forward", [ev.out_candidate], [ev.out_torch], [Label(None, "output")], TOL["forward"])
+
+
+def _first_gradients(run: Run) -> tuple[tuple[float | None, list], tuple[float, list]]:
+    """The first batch's loss and gradients at the initial parameters, each side's (computed once)."""
+    if run.first_gradients is None:
+        with located("gradients", 0):
+            cand = run.candidate().loss_and_grads(run.first)
+        run.first_gradients = cand, run.ref.loss_and_grads(run.first)
+    return run.first_gradients
+
+
+def _loss(run: Run) -> CheckResult | None:
+    (loss_c, _), (loss_r, _) = _first_gradients(run)
+    if loss_c is None:
+        return None
+    return compare("loss", [np.array(loss_c)], [np.array(loss_r)], [Label(None, "loss")], TOL["loss"])
+
+
+def _gradients(run: Run) -> CheckResult:
+    (_, grads_c), (_, grads_r) = _first_gradients(run)
+    run.initial_gradients = compare("gradients", grads_c, grads_r, run.labels, TOL["gradients"], step=0,
+                                    origin="last")
+    return run.initial_gradients
+
+
+def _finite_differences(run: Run) -> CheckResult:
+    (_, grads_c), _ = _first_gradients(run)
+    return finite_differences(run.candidate(), run.first, grads_c, run.plan.fd_coords,
+                              np.random.default_rng(run.spec.seed))
+
+
+def _own_noise_forward(run: Run) -> CheckResult:
+    ev = run.evidence
+    with located("forward"):
+        ev.out_candidate, ev.out_torch, result = own_noise.forward(run.candidate(), run.ref, run.x_eval)
+    return result
+
+
+def _own_noise_gradients(run: Run) -> CheckResult:
+    with located("dropout"):
+        return own_noise.gradients(run.spec, run.data, run.candidate(), run.init)
+
+
+def _eps_placement(run: Run) -> CheckResult:
+    return extra_checks.eps_placement(run.spec, run.init, run.make_candidate, run.first, TOL["updates"])
+
+
+def lockstep(run: Run) -> CheckResult:
     """The first plan.steps steps, each from the same parameters: gradients before it, parameters after it.
 
     Before every step the candidate is set to torch's parameters, so each step is compared on its own: round-off
     cannot accumulate, even where the trajectory is chaotic (at lr 10, 1e-16 grows ~10x per step). Optimizer
     state (momentum, moments) is each side's own and carries over, so a wrong state update still shows.
     """
+    spec, cand, ref, evidence, labels = run.spec, run.candidate(), run.ref, run.evidence, run.labels
     worst = {"gradients": 0.0, "updates": 0.0}
     scaled = {"gradients": 0.0, "updates": 0.0}
-    batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, data, epoch, ref))
-    for step, batch in zip(range(plan.steps), batches):
+    batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, run.data, epoch, ref))
+    for step, batch in zip(range(run.plan.steps), batches):
         start = ref.params()
-        cand.set_params(start)
-        (loss_c, grads_c), (loss_r, grads_r) = cand.loss_and_grads(batch), ref.loss_and_grads(batch)
-        cand.step(batch), ref.step(batch)
+        with located("gradients", step):
+            cand.set_params(start)
+            grads_c = cand.loss_and_grads(batch)[1]
+        grads_r = ref.loss_and_grads(batch)[1]
+        gradients = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=step, origin="last")
+        try:
+            with located("updates", step):
+                cand.step(batch)
+                params_c = [np.array(p, dtype=np.float64) for p in cand.params()]
+        except CandidateError as error:
+            if gradients.passed:
+                raise
+            gradients.message += f"; then the code under test failed: {error}"  # the divergence came first
+            gradients.candidate_error = str(error)
+            return _not_again_at_step_0(run, gradients)
+        ref.step(batch)
         evidence.batches.append(batch), evidence.params_before.append(start)
         evidence.grads_candidate.append(grads_c), evidence.grads_torch.append(grads_r)
-        evidence.params_candidate.append([np.array(p, dtype=np.float64) for p in cand.params()])
-        evidence.params_torch.append(ref.params())
-        result = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=step, origin="last")
-        if result.passed:
-            worst["gradients"] = max(worst["gradients"], result.max_abs_err)
-            scaled["gradients"] = max(scaled["gradients"], result.extra["scaled_err"])
-            result = compare("updates", evidence.params_candidate[-1], evidence.params_torch[-1], labels,
-                             TOL["updates"], step=step)
+        evidence.params_candidate.append(params_c), evidence.params_torch.append(ref.params())
+        result = gradients
+        if gradients.passed:
+            worst["gradients"] = max(worst["gradients"], gradients.max_abs_err)
+            scaled["gradients"] = max(scaled["gradients"], gradients.scaled_err)
+            result = compare("updates", params_c, evidence.params_torch[-1], labels, TOL["updates"], step=step)
         if not result.passed:
-            return result
+            return _not_again_at_step_0(run, result)
         worst["updates"] = max(worst["updates"], result.max_abs_err)
-        scaled["updates"] = max(scaled["updates"], result.extra["scaled_err"])
+        scaled["updates"] = max(scaled["updates"], result.scaled_err)
     n = len(evidence.batches)
-    return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1, extra={"scaled_err": scaled},
+    return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1, scaled_err=scaled["updates"],
                        message=f"{n} lockstep steps agree; max abs err: gradients {worst['gradients']:.2e}, "
                                f"parameters {worst['updates']:.2e}")
+
+
+def _not_again_at_step_0(run: Run, result: CheckResult) -> CheckResult:
+    """Step 0's gradients are the first batch's, already a row of their own: one row for one difference."""
+    initial = run.initial_gradients
+    if result.name == "gradients" and result.step == 0 and initial is not None and not initial.passed:
+        return CheckResult("updates", False, step=0, message="not compared: the gradients already differ at step 0")
+    return result
 
 
 def train_curve(spec: Spec, data: Dataset, side: Side, x_eval: np.ndarray, progress: Callable | None = None
@@ -222,28 +369,29 @@ def train_curve(spec: Spec, data: Dataset, side: Side, x_eval: np.ndarray, progr
     return {"accuracy": accuracy, "loss": loss}
 
 
-def curves(spec: Spec, data: Dataset, make_candidate: Callable, x_eval: np.ndarray,
-           progress: Callable | None) -> CheckResult:
+def curves(run: Run) -> CheckResult:
     """Both sides trained from the same init on the same batches; per-epoch accuracy and loss must agree.
 
     Where they do not, a control decides: torch against itself from an init perturbed by 1e-15 (relative). An
     epoch where torch does not reproduce itself is chaotic, and there round-off, not the candidate, sets the gap.
     """
-    init = initial_params(spec)
-    cand = train_curve(spec, data, make_candidate(spec, init), x_eval, progress)
-    ref = train_curve(spec, data, TorchSide(spec, init), x_eval, progress)
-    curve = {"numpy": cand["accuracy"], "torch": ref["accuracy"], "loss_numpy": cand["loss"], "loss_torch": ref["loss"]}
+    spec, data, x_eval, progress = run.spec, run.data, run.x_eval, run.progress
+    with located("curves"):
+        cand = train_curve(spec, data, run.make_candidate(spec, run.init), x_eval, progress)
+    ref = train_curve(spec, data, TorchSide(spec, run.init), x_eval, progress)
+    curve = Curve(cand["accuracy"], ref["accuracy"], cand["loss"], ref["loss"])
     bad = _bad_epochs(cand, ref)
-    control = None
+    chaotic: list[int] = []
     if bad:
         rng = np.random.default_rng(spec.seed + 1)
-        perturbed = [p * (1 + 1e-15 * rng.choice([-1.0, 1.0], p.shape)) for p in init]
+        perturbed = [p * (1 + 1e-15 * rng.choice([-1.0, 1.0], p.shape)) for p in run.init]
         control = train_curve(spec, data, TorchSide(spec, perturbed), x_eval)
-        chaotic = set(_bad_epochs(control, ref))
-        curve["control"] = control["accuracy"]
-        bad = [e for e in bad if e not in chaotic]
+        curve.controls.append(control["accuracy"])
+        drifts = set(_bad_epochs(control, ref))
+        chaotic = [e for e in bad if e in drifts]
+        bad = [e for e in bad if e not in drifts]
     gap = max(abs(a - b) for a, b in zip(cand["accuracy"], ref["accuracy"]))
-    result = CheckResult("curves", not bad, max_abs_err=gap, param="accuracy", extra={"curve": curve})
+    result = CheckResult("curves", not bad, max_abs_err=gap, param="accuracy", curve=curve, chaotic_epochs=chaotic)
     if bad:
         e = bad[0]
         result.step, result.got, result.want = e, cand["accuracy"][e], ref["accuracy"][e]
@@ -252,10 +400,9 @@ def curves(spec: Spec, data: Dataset, make_candidate: Callable, x_eval: np.ndarr
     else:
         result.message = (f"{spec.epochs} epochs; final accuracy {cand['accuracy'][-1]:.4f} vs torch "
                           f"{ref['accuracy'][-1]:.4f}")
-        if control is not None:
-            result.extra["chaotic"] = True
+        if chaotic:
             result.message += ("; the gap is chaos, not a bug: torch from a 1e-15-perturbed init drifts as far "
-                               f"(control accuracy {control['accuracy'][-1]:.4f})")
+                               f"(control accuracy {curve.controls[0][-1]:.4f})")
     return result
 
 
@@ -284,9 +431,9 @@ def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], c
     params = [p.copy() for p in cand.params()]
     got, want, labels = [], [], []
     if [np.shape(g) for g in grads] != [p.shape for p in params]:
-        return CheckResult("finite_differences", False, message="gradient shapes differ from the parameters' "
-                                                                 "(see the gradients check)")
-    for i, (p, label) in enumerate(zip(params, param_labels(len(params)))):
+        return CheckResult("finite_differences", False, reference="finite difference",
+                           message="gradient shapes differ from the parameters' (see the gradients check)")
+    for i, (p, label) in enumerate(zip(params, layout.labels(len(params)))):
         picks = [np.unravel_index(k, p.shape) for k in rng.choice(p.size, min(coords, p.size), replace=False)]
         numeric = []
         for index in picks:
@@ -300,6 +447,5 @@ def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], c
         got.append(np.array([grads[i][index] for index in picks]))
         want.append(np.array(numeric))
         labels.append(label)
-    result = compare("finite_differences", got, want, labels, TOL["finite_differences"], origin="last")
-    result.message = result.message.replace("torch", "finite difference")
-    return result
+    return compare("finite_differences", got, want, labels, TOL["finite_differences"], origin="last",
+                   reference="finite difference")

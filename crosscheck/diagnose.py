@@ -12,15 +12,18 @@ Nothing here re-implements either side: no optimizer or backward formula is writ
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 import numpy as np
 import torch
 
 import torch_ref
-from crosscheck.checks import TOL, Evidence
-from crosscheck.diff import CheckResult, Label, Tolerance, compare, param_labels
+from crosscheck import layout
+from crosscheck.checks import Evidence
+from crosscheck.diff import Tolerance, compare
+from crosscheck.layout import Label
+from crosscheck.results import CheckResult
+from crosscheck.tolerances import AUGMENT_TOL, TOL
 from crosscheck.sides import TorchSide
 from crosscheck.spec import Spec
 
@@ -60,11 +63,11 @@ def _g(x: float) -> str:
 
 def _per_tensor(name: str, got: list, want: list, tol: Tolerance) -> list[CheckResult]:
     """compare() on each tensor alone: its own verdict and constant ratio."""
-    return [compare(name, [g], [w], [label], tol) for g, w, label in zip(got, want, param_labels(len(want)))]
+    return [compare(name, [g], [w], [label], tol) for g, w, label in zip(got, want, layout.labels(len(want)))]
 
 
 def _matches(got: list, want: list, tol: Tolerance) -> bool:
-    return compare("variant", got, want, param_labels(len(want)), tol).passed
+    return compare("variant", got, want, layout.labels(len(want)), tol).passed
 
 
 def _params_before(evidence: Evidence, step: int) -> list[np.ndarray]:
@@ -113,7 +116,8 @@ def _torch_predict(evidence: Evidence, variant: Spec, init: list[np.ndarray] | N
 def _hidden_scaled(spec: Spec, params: list[np.ndarray], factor: float) -> list[np.ndarray]:
     """The same network with every hidden activation multiplied by `factor`, written as the weights that read them
     (h·f @ W = h @ f·W): lets torch itself compute "dropout scaled by (1−p) somewhere it should not be"."""
-    return [p * factor if i >= 2 and i % 2 == 0 else p for i, p in enumerate(params)]
+    scaled = [w * factor for w in layout.weights(params)[1:]]  # every weight after the first layer
+    return layout.interleave(layout.weights(params)[:1] + scaled, layout.biases(params))
 
 
 # --- forward: the outputs at the initial parameters ---------------------------------------------------------------
@@ -239,10 +243,10 @@ def dropout_not_rescaled(result: CheckResult, ev: Evidence) -> str | None:
 
 
 def gradient_shape(result: CheckResult, ev: Evidence) -> str | None:
-    if "expected shape" not in result.message:
+    if result.got_shape is None:
         return None
     step = result.step or 0
-    i = 2 * result.layer + (result.param == "bias")
+    i = layout.index(result.layer, result.param)
     got = np.shape(ev.grads_candidate[step][i])
     want = ev.grads_torch[step][i].shape
     batch, label = len(ev.batches[step].y), _label(result)
@@ -412,7 +416,7 @@ def output_layer_wrong(result: CheckResult, ev: Evidence) -> str | None:
 
 def nonfinite_gradients(result: CheckResult, ev: Evidence) -> str | None:
     step = result.step or 0
-    bad = [str(lab) for g, w, lab in zip(ev.grads_candidate[step], ev.grads_torch[step], param_labels(len(ev.init)))
+    bad = [str(lab) for g, w, lab in zip(ev.grads_candidate[step], ev.grads_torch[step], layout.labels(len(ev.init)))
            if not np.all(np.isfinite(g)) and np.all(np.isfinite(w))]
     if not bad:
         return None
@@ -426,7 +430,7 @@ def unchanged_parameters(result: CheckResult, ev: Evidence) -> str | None:
     """Δp == 0 where torch moved the parameter."""
     step = result.step
     cand, ref = _deltas(ev, step)
-    labels = param_labels(len(ref))
+    labels = layout.labels(len(ref))
     still = [lab for c, r, lab in zip(cand, ref, labels) if not np.any(c) and np.any(r)]
     if not still:
         return None
@@ -555,7 +559,7 @@ def later_layers_only(result: CheckResult, ev: Evidence) -> str | None:
         return None
     cand, ref = _deltas(ev, 0)
     ok = [c.passed for c in _per_tensor("updates", cand, ref, TOL["updates"])]
-    layers = [ok[2 * l] and ok[2 * l + 1] for l in range(len(ok) // 2)]
+    layers = [w and b for w, b in zip(layout.weights(ok), layout.biases(ok))]
     k = layers.index(False) if False in layers else 0
     if k == 0 or any(layers[k:]):
         return None
@@ -591,21 +595,19 @@ def update_factor(result: CheckResult, ev: Evidence) -> str | None:
 def dropout_masks(result: CheckResult, ev: Evidence) -> str | None:
     """The candidate's own masks: kept values not 1/(1−p), or a zeroed fraction of 1−p instead of p."""
     p = ev.spec.dropout
-    if "candidate keeps values" in result.message:
+    if result.keep_value_wrong:
         return (f"your dropout masks keep units at a value other than 1/(1−p) = {_g(1 / (1 - p))}: the kept units are "
                 f"not rescaled; inverted dropout multiplies by mask / (1 − p) in training.")
-    found = re.search(r"candidate zeroes ([0-9.]+)", result.message)
-    if found and abs(float(found.group(1)) - (1 - p)) < abs(float(found.group(1)) - p):
-        return (f"your dropout masks zero {found.group(1)} of the units, about 1−p, where p = {_g(p)} is the "
+    rate = result.drop_rate
+    if rate is not None and abs(rate - (1 - p)) < abs(rate - p):
+        return (f"your dropout masks zero {rate:.4f} of the units, about 1−p, where p = {_g(p)} is the "
                 f"probability of dropping a unit: keep a unit when rng.random() < 1 − p.")
     return None
 
 
 def augment_border(result: CheckResult, ev: Evidence) -> str | None:
     """Augmented images that agree with torchvision inside and differ only where taps reach outside the image."""
-    from crosscheck.extra_checks import AUGMENT_TOL
-
-    interior, border = result.extra.get("interior"), result.extra.get("border")
+    interior, border = result.interior_err, result.border_err
     if interior is None or interior > AUGMENT_TOL.rtol or not border:
         return None
     return ("your augmented images match torchvision's F.affine everywhere except at pixels whose bilinear taps fall "
@@ -621,8 +623,8 @@ def finite_difference_mismatch(result: CheckResult, ev: Evidence) -> str | None:
 
 def softmax_absorbed(result: CheckResult, ev: Evidence | None) -> str | None:
     """Finite outputs whose rows are not a distribution: a normaliser lost to rounding, not an overflow."""
-    off = {case: err for case, err in result.extra.get("row_sum_err", {}).items() if err > TOL["softmax"].rtol}
-    if not off or result.extra.get("nonfinite"):
+    off = {case: err for case, err in result.row_sum_err.items() if err > TOL["softmax"].rtol}
+    if not off or result.nonfinite_cases:
         return None
     return (f"your outputs are finite, but rows of the '{', '.join(off)}' inputs sum to 1 only within "
             f"{max(off.values()):.3g}: nothing overflows, the normaliser is lost to rounding. Next to a huge row max "
@@ -632,8 +634,8 @@ def softmax_absorbed(result: CheckResult, ev: Evidence | None) -> str | None:
 
 
 def softmax_cases(result: CheckResult, ev: Evidence | None) -> str | None:
-    failing = " ".join(result.extra.get("failing", [])) + " " + result.message
-    if any(case in failing for case in ("large", "huge", "one-hot-ish", "negative")):
+    failing = result.failing or ([str(Label(result.layer, result.param))] if result.param else [])
+    if any(f"softmax({case})" in failing for case in ("large", "huge", "one-hot-ish", "negative")):
         return ("your softmax fails on inputs with large magnitude: exp overflows (or underflows to 0/0) in float64; "
                 "subtract each row's max before exp, the shift cancels in the ratio.")
     return None
@@ -667,7 +669,7 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
                 f"something that changes with the step or epoch (a schedule, state reset between epochs) or in how "
                 f"the loss and accuracy are evaluated.")
     if result.name == "softmax":
-        cases = ", ".join(result.extra.get("failing", [])) or "its inputs"
+        cases = ", ".join(result.failing) or "its inputs"
         return f"your softmax differs from torch.softmax on {cases}."
     if result.name == "augment_images":
         return ("your augmented images differ from torchvision's F.affine for the same angles and shifts, inside the "

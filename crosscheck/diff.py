@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from crosscheck.layout import Label
+from crosscheck.results import CheckResult
 
 
 @dataclass(frozen=True)
@@ -22,38 +25,6 @@ class Tolerance:
     def atol(self, want: np.ndarray) -> float:
         finite = np.abs(want[np.isfinite(want)])
         return self.rtol * self.floor_scale * (float(finite.max()) if finite.size else 0.0)
-
-
-@dataclass
-class CheckResult:
-    name: str
-    passed: bool
-    max_abs_err: float | None = None
-    max_rel_err: float | None = None
-    step: int | None = None
-    layer: int | None = None
-    param: str | None = None  # "weight", "bias", "output", "loss", "accuracy", ...
-    index: list[int] | None = None
-    ratio: float | None = None  # got / want, when the two differ by one constant factor
-    message: str = ""
-    got: float | None = None  # the candidate's value at index
-    want: float | None = None  # torch's value at index
-    extra: dict[str, Any] = field(default_factory=dict)  # never in the JSON (Report.to_dict takes named fields)
-
-
-@dataclass(frozen=True)
-class Label:
-    layer: int | None
-    param: str
-
-    def __str__(self) -> str:
-        if self.layer is None:
-            return self.param
-        return f"{'weights' if self.param == 'weight' else 'biases'}[{self.layer}]"
-
-
-def param_labels(n_params: int) -> list[Label]:
-    return [Label(i // 2, "weight" if i % 2 == 0 else "bias") for i in range(n_params)]
 
 
 def constant_ratio(got: np.ndarray, want: np.ndarray) -> float | None:
@@ -84,20 +55,24 @@ def _as_float_array(value: Any) -> np.ndarray | None:
 
 
 def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: Sequence[Label], tol: Tolerance,
-            step: int | None = None, origin: str = "worst") -> CheckResult:
+            step: int | None = None, origin: str = "worst", reference: str = "torch") -> CheckResult:
     """One verdict over paired tensors; on failure, localise to one tensor and its worst entry.
 
     origin="last" picks the failing tensor nearest the output (where a backprop error starts and flows down
-    from); "worst" picks the largest excess over tolerance.
+    from); "worst" picks the largest excess over tolerance. `reference` names what `want` came from, in messages.
     """
+    if not want:
+        return CheckResult(name, False, step=step, reference=reference, message="nothing to compare")
     if len(got) != len(want):
-        return CheckResult(name, False, step=step, message=f"expected {len(want)} arrays, got {len(got)}")
+        return CheckResult(name, False, step=step, reference=reference,
+                           message=f"expected {len(want)} arrays, got {len(got)}")
     failures, worst_abs, worst_rel, worst_scaled = [], 0.0, 0.0, 0.0
     for i, (g_raw, w, label) in enumerate(zip(got, want, labels)):
         g = _as_float_array(g_raw)
         if g is None or g.shape != w.shape:
             found = type(g_raw).__name__ if g is None else f"shape {g.shape}"
-            return CheckResult(name, False, step=step, layer=label.layer, param=label.param,
+            return CheckResult(name, False, step=step, layer=label.layer, param=label.param, reference=reference,
+                               got_shape=None if g is None else g.shape,
                                message=f"{label}: expected shape {w.shape}, got {found}")
         g, w = np.atleast_1d(g), np.atleast_1d(np.asarray(w, dtype=np.float64))  # scalars get an index too
         atol = tol.atol(w)
@@ -112,19 +87,18 @@ def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: S
             failures.append((i, label, g, w, float(np.max(excess)), excess))
     if not failures:
         return CheckResult(name, True, worst_abs, worst_rel, step=step, message=f"max abs err {worst_abs:.2e}",
-                           extra={"scaled_err": worst_scaled})
+                           reference=reference, scaled_err=worst_scaled)
     i, label, g, w, _, excess = failures[-1] if origin == "last" else max(failures, key=lambda f: f[4])
     index = np.unravel_index(int(np.argmax(excess)), excess.shape)
     ratio = constant_ratio(g, w)
     others = [str(f[1]) for f in failures if f[1] != label]
     message = f"{label} differs" + (f" at step {step}" if step is not None else "")
-    message += f"; worst at {list(map(int, index))}: got {g[index]:.6g}, torch {w[index]:.6g}"
+    message += f"; worst at {list(map(int, index))}: got {g[index]:.6g}, {reference} {w[index]:.6g}"
     if ratio is not None:
-        message += f"; got = {ratio:.6g} x torch everywhere"
+        message += f"; got = {ratio:.6g} x {reference} everywhere"
     if others:
         message += f"; also differ: {', '.join(others)}"
-    abs_err = float(np.abs(g - w)[index])
     return CheckResult(name, False, worst_abs, worst_rel, step, label.layer, label.param,
-                       [int(k) for k in index], ratio, message, float(g[index]), float(w[index]),
-                       extra={"failing": [str(f[1]) for f in failures], "abs_err_at_index": abs_err,
-                              "got_array": g, "want_array": w.copy()})  # the whole localised tensor, for plots
+                       [int(k) for k in index], ratio, message, float(g[index]), float(w[index]), reference=reference,
+                       scaled_err=worst_scaled, failing=[str(f[1]) for f in failures],
+                       got_array=g, want_array=w.copy())  # the whole localised tensor, for plots and hints

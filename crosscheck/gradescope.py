@@ -4,6 +4,7 @@ Format (gradescope-autograders.readthedocs.io, "Autograder Specifications"): top
 "execution_time", "output", "visibility", "stdout_visibility" and "tests", each test with "name", "number",
 "score", "max_score", "status" ("passed"/"failed"), "output" and "visibility". The total is the number of
 checks passed, so the score is proportional to them; scale it with the assignment's points in Gradescope.
+Informational rows (e.g. eps_placement) are listed with max_score 0 and no status: they are not tests.
 The student's own captured output goes into the top-level "output", labelled as such and truncated.
 """
 
@@ -19,12 +20,14 @@ def results(report: Report, output: str = "", seconds: float | None = None, visi
     tests = []
     for m, (model, checks) in enumerate(report.results.items(), start=1):
         for c, r in enumerate(checks, start=1):
-            text = ("PASS: " if r.passed else "FAIL: ") + (r.message or "")
-            if r.extra.get("hint"):
-                text += f"\nhint: {r.extra['hint']}"
-            tests.append({"name": f"{model}: {r.name}",
-                          "number": f"{m}.{c}", "score": 1.0 if r.passed else 0.0, "max_score": 1.0,
-                          "status": "passed" if r.passed else "failed", "output": text, "visibility": visibility})
+            text = f"{r.verdict}: {r.message or ''}"
+            if r.hint:
+                text += f"\nhint: {r.hint}"
+            test = {"name": f"{model}: {r.name}", "number": f"{m}.{c}", "score": 0.0, "max_score": 0.0,
+                    "output": text, "visibility": visibility}
+            if r.scored:  # an informational row is shown with no points and no status: it is not a test
+                test.update(score=1.0 if r.passed else 0.0, max_score=1.0, status="passed" if r.passed else "failed")
+            tests.append(test)
     summary = str(report).splitlines()[0] if report.results else f"task {report.task}"
     out = {"score": sum(t["score"] for t in tests), "output": summary + (f"\n\n{labelled(output)}" if output else ""),
            "visibility": visibility, "stdout_visibility": "hidden", "tests": tests}

@@ -42,18 +42,18 @@ def _figure(n_panels: int, new_figure: Callable[..., Figure] = Figure) -> tuple[
 
 def report_figure(report: Report, new_figure: Callable[..., Figure] = Figure) -> Figure:
     """Test accuracy per epoch for every model with curves, and the heat map of the first failure's tensor."""
-    curves = {model: next((r.extra["curve"] for r in results if r.name == "curves"), None)
+    curves = {model: next((r.curve for r in results if r.name == "curves"), None)
               for model, results in report.results.items()}
     curves = {m: c for m, c in curves.items() if c}
     failure = report.first_failure()
-    want = failure[1].extra.get("want_array") if failure else None
+    want = failure[1].want_array if failure else None
     mismatch = failure if want is not None and want.ndim in (1, 2) and want.size > 1 else None
     fig, axes = _figure(max(len(curves) + (mismatch is not None), 1), new_figure)
     candidate = "student" if report.subject else "NumPy"
     for ax, (model, curve) in zip(axes, curves.items()):
-        epochs = range(1, len(curve["numpy"]) + 1)
-        ax.plot(epochs, curve["numpy"], "-o", label=candidate)
-        ax.plot(epochs, curve["torch"], "--x", label="torch")
+        epochs = range(1, len(curve.candidate) + 1)
+        ax.plot(epochs, curve.candidate, "-o", label=candidate)
+        ax.plot(epochs, curve.torch, "--x", label="torch")
         ax.set(title=model, xlabel="epoch", ylabel="test accuracy")
         ax.set_xticks(list(epochs))
         ax.legend()
@@ -68,7 +68,7 @@ def relative_error_map(fig: Figure, ax: Axes, model: str, result: CheckResult) -
     reported worst entry. A weight matrix is (input unit, output unit), so a transposed or mis-scaled block shows."""
     from crosscheck.diff import Label  # noqa: PLC0415 - diff imports torch; this module need not
 
-    got, want = result.extra["got_array"], result.extra["want_array"]
+    got, want = result.got_array, result.want_array
     with np.errstate(invalid="ignore", over="ignore"):
         rel = np.abs(got - want) / (np.abs(want) + np.finfo(float).tiny)
     same = (got == want) | (np.isnan(got) & np.isnan(want))  # equal infinities and NaN where torch has NaN

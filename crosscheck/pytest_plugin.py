@@ -84,7 +84,8 @@ class CheckItem(pytest.Item):
 
             from crosscheck.checks import Plan  # noqa: PLC0415
             from crosscheck.data import load  # noqa: PLC0415
-            from crosscheck.student.runner import default_diagnose, run_student, sandbox_factories  # noqa: PLC0415
+            from crosscheck.diagnose import diagnose  # noqa: PLC0415
+            from crosscheck.student.runner import run_student, sandbox_factories  # noqa: PLC0415
             from crosscheck.student.sandbox import Limits  # noqa: PLC0415
 
             timeout = self.config.getoption("student_timeout")
@@ -92,8 +93,7 @@ class CheckItem(pytest.Item):
             factory, function = sandbox_factories(state["ref"], limits)
             state["run"] = run_student(state["task"], state["specs"], load(self.config.getoption("student_data")),
                                        f"student {state['ref']}", factory, function,
-                                       Plan(steps=self.config.getoption("student_steps"), fd_coords=0),
-                                       default_diagnose())
+                                       Plan(steps=self.config.getoption("student_steps")), diagnose)
         return state["run"]
 
     def runtest(self) -> None:
@@ -103,13 +103,13 @@ class CheckItem(pytest.Item):
         mine = [results[self.check_index]] if self.check_index < len(results) else []
         if self.check_index == n_expected - 1:  # anything beyond the expected layout lands on the last item
             mine += results[n_expected:]
-        failed = [r for r in mine if not r.passed]
+        failed = [r for r in mine if not r.passed and r.scored]
         if failed:
             lines = []
             for r in failed:
                 lines.append(f"{r.name}" + (f" (step {r.step})" if r.step is not None else "") + f": {r.message}")
-                if r.extra.get("hint"):
-                    lines.append(f"hint: {r.extra['hint']}")
+                if r.hint:
+                    lines.append(f"hint: {r.hint}")
             raise CheckFailed("\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from crosscheck.diff import CheckResult
+from crosscheck.layout import Label
+from crosscheck.results import CheckResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e"}
+_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INFO": "#57606a"}
 JSON_FIELDS = ("name", "passed", "max_abs_err", "max_rel_err", "step", "layer", "param", "index", "ratio", "message")
 
 
@@ -31,19 +32,20 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for checks in self.results.values() for r in checks)
+        """Every scored check passed (informational rows carry no verdict)."""
+        return all(r.passed for checks in self.results.values() for r in checks if r.scored)
 
     def first_failure(self) -> tuple[str, CheckResult] | None:
         for model, checks in self.results.items():
             for result in checks:
-                if not result.passed:
+                if result.scored and not result.passed:
                     return model, result
         return None
 
     @property
     def table(self) -> pd.DataFrame:
         rows = [{
-            "model": model, "check": r.name, "verdict": "PASS" if r.passed else "FAIL",
+            "model": model, "check": r.name, "verdict": r.verdict,
             "max_abs_err": r.max_abs_err, "max_rel_err": r.max_rel_err, "step": r.step,
             "where": _where(r), "message": r.message,
         } for model, checks in self.results.items() for r in checks]
@@ -57,7 +59,9 @@ class Report:
             for r in results:
                 entry = {key: _jsonable(getattr(r, key)) for key in JSON_FIELDS}
                 entry.update(model=model, got=_jsonable(r.got), want=_jsonable(r.want),
-                             hint=r.extra.get("hint"))
+                             hint=r.hint)
+                if r.informational:  # a measurement, not a test: no verdict
+                    entry.update(passed=None, informational=True)
                 checks.append(entry)
         out = {"passed": self.passed, "task": self.task, "data": self.data_source, "checks": checks}
         if self.subject:
@@ -95,8 +99,8 @@ class Report:
                       if value is not None]
             if errors:
                 lines.append("  " + ", ".join(errors))
-            if r.extra.get("hint"):
-                lines.append(f"  hint: {r.extra['hint']}")
+            if r.hint:
+                lines.append(f"  hint: {r.hint}")
         return f"task {self.task}: {'PASS' if self.passed else 'FAIL'}", details, lines
 
     def _repr_html_(self) -> str:
@@ -168,8 +172,7 @@ def _left(width: int):
 def _where(r: CheckResult) -> str:
     if r.param is None:
         return ""
-    place = r.param if r.layer is None else f"{'weights' if r.param == 'weight' else 'biases'}[{r.layer}]"
-    return place + (str(r.index) if r.index else "")
+    return str(Label(r.layer, r.param)) + (str(r.index) if r.index else "")
 
 
 def _jsonable(value):

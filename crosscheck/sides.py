@@ -16,6 +16,7 @@ import numpy_mlp
 import numpy_mlp.augment
 import torch_ref
 import torch_ref.augment
+from crosscheck import layout
 from crosscheck.spec import Spec
 
 
@@ -33,6 +34,7 @@ class Batch:
 
 class Side(Protocol):
     label: str
+    provides: frozenset[str]  # beyond the lab's interface; see crosscheck.checks.stages
 
     def params(self) -> list[np.ndarray]: ...
 
@@ -45,23 +47,23 @@ class Side(Protocol):
     def step(self, batch: Batch) -> float | None: ...
 
 
-def _decays(spec: Spec, n_params: int) -> dict:
-    """weight_decay per parameter for the NumPy optimizers: biases get 0 unless the spec decays them."""
+def _numpy_hparams(spec: Spec) -> dict:
+    """The spec's hyperparameters for a NumPy optimizer: weight_decay per parameter, from the decay mask."""
     hparams = dict(spec.hparams)
     if "weight_decay" in hparams:
-        wd = hparams["weight_decay"]
-        hparams["weight_decay"] = [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(n_params)]
+        hparams["weight_decay"] = layout.weight_decays(spec)
     return hparams
 
 
 class NumpySide:
     label = "numpy"
+    provides = frozenset({"softmax", "loss", "noise", "augment", "dropout_masks"})
 
     def __init__(self, spec: Spec, init: list[np.ndarray]):
         self.spec = spec
         self.mlp = numpy_mlp.MLP(spec.layers, spec.hidden_activation, spec.head, spec.dropout)
         self._params = [p.copy() for p in init]
-        self.optimizer = numpy_mlp.OPTIMIZERS[spec.optimizer](lr=spec.lr, **_decays(spec, len(init)))
+        self.optimizer = numpy_mlp.OPTIMIZERS[spec.optimizer](lr=spec.lr, **_numpy_hparams(spec))
         self.state = self.optimizer.init(self._params)
 
     def params(self) -> list[np.ndarray]:
@@ -102,12 +104,13 @@ class NumpySide:
 
 class TorchSide:
     label = "torch"
+    provides = frozenset({"loss", "noise", "augment"})
 
     def __init__(self, spec: Spec, init: list[np.ndarray], dtype: torch.dtype = torch.float64):
         self.spec = spec
         self.model = torch_ref.build(spec.layers, spec.hidden_activation, spec.head, spec.dropout, dtype)
         torch_ref.load_lab_params(self.model, [torch.from_numpy(p) for p in init])
-        self.optimizer = torch_ref.make_optimizer(spec.optimizer, self.model, spec.lr, spec.decay_biases,
+        self.optimizer = torch_ref.make_optimizer(spec.optimizer, self.model, spec.lr, layout.decay_mask(spec),
                                                   **spec.hparams)
         self.dtype = dtype
 

@@ -30,12 +30,12 @@ def sweep(specs: list[Spec], data: Dataset, plan: Plan, show_progress: bool = Tr
         groups.setdefault((spec.name, spec.lr), []).append(results)
     rows, curves = [], {}
     for (model, lr), runs in groups.items():
-        runs_curves = [next(r for r in results if r.name == "curves").extra["curve"] for results in runs]
-        numpy_final = [c["numpy"][-1] for c in runs_curves]
-        torch_final = [c["torch"][-1] for c in runs_curves]
-        gap = max(abs(a - b) for c in runs_curves for a, b in zip(c["numpy"], c["torch"]))
-        failed = [r for results in runs for r in results if not r.passed]
-        chaotic = any(r.extra.get("chaotic") for results in runs for r in results)
+        runs_curves = [next(r for r in results if r.name == "curves").curve for results in runs]
+        numpy_final = [c.candidate[-1] for c in runs_curves]
+        torch_final = [c.torch[-1] for c in runs_curves]
+        gap = max(abs(a - b) for c in runs_curves for a, b in zip(c.candidate, c.torch))
+        failed = [r for results in runs for r in results if not r.passed and r.scored]
+        chaotic = any(r.chaotic_epochs for results in runs for r in results)
         rows.append({
             "MODEL": model, "LR": lr,
             "NumPy ACC": _mean_std(numpy_final), "torch ACC": _mean_std(torch_final),
@@ -43,7 +43,7 @@ def sweep(specs: list[Spec], data: Dataset, plan: Plan, show_progress: bool = Tr
             "verdict": f"FAIL ({failed[0].name})" if failed else "PASS (chaotic)" if chaotic else "PASS",
             "_acc": float(np.mean(numpy_final)),
         })
-        curves[(model, lr)] = {side: [c[side] for c in runs_curves] for side in ("numpy", "torch")}
+        curves[(model, lr)] = {"numpy": [c.candidate for c in runs_curves], "torch": [c.torch for c in runs_curves]}
     table = pd.DataFrame(rows).sort_values(["MODEL", "_acc"], ascending=[True, False]).drop(columns="_acc")
     return table.reset_index(drop=True), curves
 

@@ -14,7 +14,8 @@ import numpy_mlp.augment
 import numpy_mlp.functional
 from crosscheck.checks import TOL, Evidence, Plan, run_checks
 from crosscheck.diagnose import diagnose, replay
-from crosscheck.diff import compare, param_labels
+from crosscheck.diff import compare
+from crosscheck.layout import labels as param_labels
 from crosscheck.sides import NumpySide
 from crosscheck.spec import MODELS, Spec
 from numpy_mlp.optim import Optimizer, apply_updates
@@ -31,7 +32,7 @@ def first_failure(spec: Spec, data, candidate):
 
 
 def assert_hint(first, check, layer, param, *words, step=None):
-    hint = first.extra.get("hint") or ""
+    hint = first.hint or ""
     assert (first.name, first.layer, first.param) == (check, layer, param), (first.message, hint)
     if step is not None:
         assert first.step == step, (first.message, hint)
@@ -408,7 +409,7 @@ def test_unstable_softmax_method(data):
             return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
 
     first = first_failure(MODELS["softmax-ce"], data, Unstable)
-    assert first.name == "softmax" and "row's max" in first.extra["hint"], first.extra.get("hint")
+    assert first.name == "softmax" and "row's max" in first.hint, first.hint
 
 
 def test_augmentation_without_torchvisions_fill_mask(data):
@@ -482,7 +483,7 @@ def test_velocity_form_momentum_is_torchs_and_gets_no_hint(data):
     results = run_checks(MODELS["l2-momentum"].replace(epochs=1), data, with_optimizer(velocity_momentum), PLAN,
                          diagnose=diagnose)
     assert all(r.passed for r in results), [(r.name, r.message) for r in results if not r.passed]
-    assert not any("hint" in r.extra for r in results)
+    assert not any(r.hint for r in results)
 
 
 def test_replay_of_the_spec_itself_is_torchs_recorded_trajectory(data):

@@ -26,7 +26,7 @@ def test_the_softmax_preset_points_to_the_mse_head(task, model, cls, data):
     run = check_student(f"{STUDENT}:{cls}", task, model, data=data, epochs=1)
     _, first = run.report.first_failure()
     assert first.name == "forward"
-    hint = first.extra["hint"]
+    hint = first.hint
     assert "sigmoid + MSE" in hint and "--head mse" in hint
 
 

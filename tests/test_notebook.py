@@ -73,7 +73,7 @@ def test_a_bug_fails_with_its_hint(summed):
     assert not summed.passed
     model, first = summed.first_failure()
     assert (model, first.name, first.step, first.ratio) == ("softmax-ce", "gradients", 0, pytest.approx(100))
-    assert SUMMED_HINT in first.extra["hint"]
+    assert SUMMED_HINT in first.hint
     html = summed._repr_html_()
     assert "task 1: FAIL" in html and SUMMED_HINT in html and "first divergence" in html
 
@@ -94,7 +94,7 @@ def test_plot_draws_curves_and_the_relative_error_of_the_failing_tensor(summed):
     assert len(curves) == 1 and len(heat) == 1 and "gradients, step 0, biases[1]" in heat[0].get_title()
     _, first = summed.first_failure()
     np.testing.assert_allclose(heat[0].images[0].get_array(), np.full((1, 10), 99.0), rtol=1e-9)  # 100x: rel err 99
-    assert first.extra["got_array"].shape == first.extra["want_array"].shape == (10,)
+    assert first.got_array.shape == first.want_array.shape == (10,)
 
 
 def test_student_strings_are_escaped_in_html(data):

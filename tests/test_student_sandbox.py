@@ -130,7 +130,7 @@ def test_buggy_submissions_fail_where_the_bug_is(data, student, task, model, whe
     assert r.name == check and r.step == step
     assert layer is None or r.layer == layer
     assert param is None or r.param == param
-    assert re.search(words, r.message + " " + str(r.extra.get("hint"))), (r.message, r.extra.get("hint"))
+    assert re.search(words, r.message + " " + str(r.hint)), (r.message, r.hint)
 
 
 # task, the failing check, its step, (layer, param) or None, words in the message
@@ -211,9 +211,12 @@ def test_the_students_output_is_captured_not_printed(data, capfd):
     assert "task base: PASS" in captured and "all checks PASS" in captured and "\x1b" not in captured
 
 
-def test_no_process_or_directory_outlives_the_run(data, tmp_path):
+def test_no_process_or_directory_outlives_the_run(data, tmp_path, monkeypatch):
     """The student's own child processes are killed with its process group and session, even one that moved to a
     process group of its own (setpgid); the sandbox's directory goes."""
+    workers = tmp_path / "workers"  # this test's own temporary root: other runs' sandboxes do not show up here
+    workers.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(workers))
     pid_file = tmp_path / "child.pid"
     student = tmp_path / "spawner.py"
     student.write_text(f'''

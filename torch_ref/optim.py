@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -24,14 +24,17 @@ def lab_adagrad_hparams(eps: float = 1e-8) -> dict[str, float]:
     return {"eps": 0.0, "initial_accumulator_value": eps}
 
 
-def make_optimizer(name: str, model: nn.Sequential, lr: float, decay_biases: bool = True,
+def make_optimizer(name: str, model: nn.Sequential, lr: float, decay_mask: Sequence[bool] | None = None,
                    **hparams: Any) -> torch.optim.Optimizer:
-    """Weights and biases in two param groups; biases get weight_decay=0.0 (explicitly) unless decay_biases."""
+    """torch.optim's `name` over two param groups: the parameters weight decay applies to, and the rest with
+    weight_decay=0.0 (explicitly). decay_mask has one flag per parameter in the lab's order [W0, b0, W1, b1, ...];
+    None decays all, as torch does with one group."""
     if name == "adagrad-lab":
         hparams = lab_adagrad_hparams(**hparams)
-    weights = [lin.weight for lin in linears(model)]
-    biases = [lin.bias for lin in linears(model)]
-    groups: list[dict[str, Any]] = [{"params": weights}, {"params": biases}]
-    if not decay_biases:
-        groups[1]["weight_decay"] = 0.0
-    return OPTIMIZERS[name](groups, lr=lr, **hparams)
+    params = [p for lin in linears(model) for p in (lin.weight, lin.bias)]
+    mask = [True] * len(params) if decay_mask is None else list(decay_mask)
+    if len(mask) != len(params):
+        raise ValueError(f"decay_mask has {len(mask)} flags for {len(params)} parameters")
+    groups: list[dict[str, Any]] = [{"params": [p for p, on in zip(params, mask) if on]},
+                                    {"params": [p for p, on in zip(params, mask) if not on], "weight_decay": 0.0}]
+    return OPTIMIZERS[name]([g for g in groups if g["params"]], lr=lr, **hparams)

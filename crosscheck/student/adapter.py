@@ -6,7 +6,7 @@ The lab's interface (what `/work/shared/lab/network.py`'s Network has, and what 
     obj.weights, obj.biases               lists of (n_in, n_out) and (n_out,) float64 arrays
     obj.feedforward(x) -> (B, 10)         evaluation-mode outputs (sigmoid outputs, or softmax probabilities)
     obj.backprop(x, y) -> (nabla_b, nabla_w)   gradients of the mean data loss (an L2 term added here is
-                                          recognised and taken out: see runner.Guarded._data_gradient)
+                                          recognised and taken out: see runner.StudentSide)
     obj.update_mini_batch(x, y, eta)      one optimizer step
 
 Hyperparameters keep the lab's names; LAB_HPARAMS says where each goes on the torch side:
@@ -51,6 +51,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from crosscheck.results import CandidateError
 from crosscheck.spec import Spec
 
 # lab name -> torch target: a key of Spec.hparams, "betas[0]"/"betas[1]", or "dropout" (the Spec field)
@@ -100,12 +101,11 @@ def printable(text: str, lines: bool = True) -> str:
     return "".join(c if c in keep or c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-class StudentError(Exception):
+class StudentError(CandidateError):
     """The student's code failed or returned something unusable; the message says what and where."""
 
     def __init__(self, message: str, layer: int | None = None, param: str | None = None):
-        super().__init__(printable(message, lines=False))
-        self.layer, self.param = layer, param
+        super().__init__(printable(message, lines=False), layer, param)
 
 
 # --- hyperparameters -----------------------------------------------------------------------------------------
@@ -461,11 +461,6 @@ def _origin_of(obj: Any) -> Path | None:
         return Path(inspect.getfile(obj)).resolve().parent
     except (TypeError, OSError):
         return None
-
-
-def lab_candidate(cls: Any, hparams: tuple[dict, dict] | None = None) -> Callable[[Spec, list[np.ndarray]], LabSide]:
-    """make_candidate for run_checks, in process: trusted code only (use the sandbox for submissions)."""
-    return lambda spec, init: LabSide(spec, init, cls, hparams)
 
 
 def call_function(fn: Any, z: np.ndarray, name: str, origin: Path | None = None) -> np.ndarray:

@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from crosscheck.data import load  # noqa: PLC0415
     from crosscheck.student.adapter import HparamError, parse_hparams  # noqa: PLC0415
     from crosscheck.checks import Plan  # noqa: PLC0415
-    from crosscheck.student.runner import (StudentUsageError, default_diagnose, prepare_specs,  # noqa: PLC0415
-                                           run_student, sandbox_factories)
+    from crosscheck.diagnose import diagnose  # noqa: PLC0415
+    from crosscheck.student.runner import (StudentUsageError, prepare_specs, run_student,  # noqa: PLC0415
+                                           sandbox_factories)
     from crosscheck.student.sandbox import Limits, StudentRef  # noqa: PLC0415
 
     if args.student is None:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                      total_timeout=max(limits.total_timeout, 10 * args.timeout))
     factory, function = sandbox_factories(student, limits)
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
-                      Plan(steps=args.steps or STUDENT_STEPS, fd_coords=0), default_diagnose(),
+                      Plan(steps=args.steps or STUDENT_STEPS), diagnose,
                       show_progress=not args.no_progress)
     # every worker is dead by now: what is written and printed below is the harness's alone, files first
     output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
