@@ -237,6 +237,13 @@ class NudgeAtStep3(EditedUpdates):
         return [u + 1e-6 if (i == 2 and self.t == 3) else u for i, u in enumerate(updates)]
 
 
+class GradientAscent(EditedUpdates):
+    """p + lr·g: the update's sign flipped (numpy_mlp refuses a negative lr itself, as torch.optim does)."""
+
+    def edit(self, updates, params):
+        return [-u for u in updates]
+
+
 class SigmoidPrimeOfActivation(NumpySide):
     """sigmoid_prime(a) instead of sigmoid_prime(z): backward's a(1 − a) is fed σ(a) in place of a."""
 
@@ -455,7 +462,7 @@ ADAM_L2 = MODELS["adam"].replace(hparams={**MODELS["adam"].hparams, "weight_deca
     (MODELS["softmax-ce"], StaleGradient, (1, "bias", 1), ["at step 1 is exactly torch's update of step 0", "lags"]),
     (MODELS["l2-momentum"], FrozenBiases, (1, "bias", 0), ["biases[0], biases[1] did not change"]),
     (MODELS["softmax-ce"], configured(lr=0.05), (1, "bias", 0), ["0.5 ×", "learning rate"]),
-    (MODELS["softmax-ce"], configured(lr=-0.1), (1, "bias", 0), ["the other way", "p + lr·g"]),
+    (MODELS["softmax-ce"], GradientAscent, (1, "bias", 0), ["the other way", "p + lr·g"]),
     (MODELS["l2-momentum"], with_hparams(weight_decay=1e-5), (1, "weight", 0), ["divided by the batch size"]),
     (MODELS["adamw"], with_optimizer(adamw_counter_per_layer), (1, "bias", 0),
      ["layer 0 match", "step counter t", "once per layer"]),
