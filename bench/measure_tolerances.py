@@ -1,41 +1,67 @@
 """Measure how closely the NumPy reference and torch agree, per check, over every preset and learning rate.
 
-The numbers behind crosscheck.checks.TOL (and AUGMENT_TOL): each tolerance sits at least 10x above the worst value
-printed here, and far below the 1e-3 a real bug shows at.
-Scaled error = max |numpy - torch| / max |torch| over each tensor (the form the tolerances take).
-Run: python bench/measure_tolerances.py [--quick]
+The numbers behind crosscheck.tolerances (TOL, AUGMENT_TOL): each tolerance sits well above the worst value printed
+here, and far below the 1e-3 a real bug shows at. Every cell is recorded, passing or failing, and every lockstep
+step's gradients and parameter steps, not only the first failure's: a failing cell is printed, so the worst
+measured value can exceed its tolerance and show it. Scaled error = max |numpy - torch| / max |torch| per tensor
+(the form the tolerances take; for updates, of the step Δp = p_after - p_before).
+Run: python bench/measure_tolerances.py [--quick] [--data auto]
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pandas as pd
 
-from crosscheck.checks import TOL, Plan, run_checks
+from crosscheck.checks import Plan, Run, run_stages
 from crosscheck.data import load
-from crosscheck.extra_checks import AUGMENT_TOL
+from crosscheck.sides import NumpySide
 from crosscheck.spec import MODELS, preset
 from crosscheck.sweep import LAB_LRS
+from crosscheck.threads import single_threaded
+from crosscheck.tolerances import AUGMENT_TOL, TOL
+
+
+def scaled(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    return max(float(np.max(np.abs(g - w))) / max(float(np.max(np.abs(w))), np.finfo(float).tiny)
+               for g, w in zip(got, want))
+
+
+def cell(spec, data, plan: Plan) -> list[dict]:
+    """Every check's scaled error for one spec, plus each lockstep step's gradients and steps (pass or fail)."""
+    with single_threaded():
+        run = Run(spec, data, NumpySide, plan)
+        results = run_stages(run, NumpySide.provides)
+    rows = [{"check": r.name, "scaled_err": r.scaled_err, "passed": r.passed} for r in results
+            if r.scaled_err is not None and r.name not in ("gradients", "updates")]
+    ev = run.evidence
+    for step, (gc, gr, pc, pr, p0) in enumerate(zip(ev.grads_candidate, ev.grads_torch, ev.params_candidate,
+                                                    ev.params_torch, ev.params_before)):
+        rows.append({"check": "gradients", "scaled_err": scaled(gc, gr), "step": step})
+        rows.append({"check": "updates", "scaled_err": scaled([c - s for c, s in zip(pc, p0)],
+                                                              [r - s for r, s in zip(pr, p0)]), "step": step})
+    failed = [r for r in results if not r.passed and r.scored]
+    for row in rows:
+        row.update(model=spec.name, layers=len(spec.layers) - 1, lr=spec.lr,
+                   failed=failed[0].name if failed else "")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two learning rates, one epoch")
-    parser.add_argument("--data", default="embedded")
+    parser.add_argument("--data", default="auto", help="as compare.py's --data (default auto: the default data)")
+    parser.add_argument("--models", help="comma-separated model names (default: every preset and task 4's)")
     args = parser.parse_args()
     data = load(args.data)
     lrs = [0.01, 10.0] if args.quick else LAB_LRS
-    specs = [s for name in MODELS if name != "softmax" for s in [MODELS[name]]] + preset("4")
-    rows = []
-    for spec in specs:
-        for lr in lrs:
-            for result in run_checks(spec.replace(lr=lr, epochs=1 if args.quick else 3), data, plan=Plan(steps=50)):
-                scaled = result.extra.get("scaled_err")
-                for check, value in (scaled.items() if isinstance(scaled, dict) else [(result.name, scaled)]):
-                    if value is not None:
-                        rows.append({"check": check, "model": spec.name, "layers": len(spec.layers) - 1, "lr": lr,
-                                     "scaled_err": value, "passed": result.passed})
+    specs = [MODELS[name] for name in MODELS if name != "softmax"] + preset("4")
+    if args.models:
+        specs = [s for s in specs if s.name in args.models.split(",")]
+    rows = [row for spec in specs for lr in lrs
+            for row in cell(spec.replace(lr=lr, epochs=1 if args.quick else 3), data, Plan(steps=50))]
     table = pd.DataFrame(rows)
     worst = table.loc[table.groupby("check")["scaled_err"].idxmax()].set_index("check")
     tolerances = {**TOL, "augment_images": AUGMENT_TOL}
@@ -44,6 +70,10 @@ def main() -> None:
     with pd.option_context("display.width", 160, "display.float_format", "{:.2e}".format):
         print(f"{len(specs)} specs x {len(lrs)} learning rates; data: {data.source}")
         print(worst[["scaled_err", "model", "layers", "lr", "tolerance", "margin"]].to_string())
+        failures = table[table["failed"] != ""].drop_duplicates(["model", "layers", "lr"])
+        print(f"\n{len(failures)} failing cells" + (":" if len(failures) else ""))
+        if len(failures):
+            print(failures[["model", "layers", "lr", "failed"]].to_string(index=False))
 
 
 if __name__ == "__main__":

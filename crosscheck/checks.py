@@ -147,9 +147,10 @@ class Run:
         self.init = initial_params(spec)
         self.ref = TorchSide(spec, self.init)
         self.x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
+        self.cases = {"test set": self.x_eval, **synthetic_inputs(self.x_eval.shape[1], spec.seed)}
         self.labels = layout.labels(len(self.init))
         self.first = next(epoch_batches(spec, data, 0, self.ref))
-        self.evidence = Evidence(spec, self.init, self.x_eval)
+        self.evidence = Evidence(spec, self.init, np.concatenate(list(self.cases.values())))
         self.failed_in: str | None = None
         self.first_gradients: tuple[tuple[float | None, list], tuple[float, list]] | None = None
         self.initial_gradients: CheckResult | None = None
@@ -244,12 +245,30 @@ def _load(run: Run) -> CheckResult:
     return CheckResult("load", True, message=getattr(cand, "info", "") or f"constructed {cand.label}")
 
 
+def synthetic_inputs(n_features: int, seed: int, rows: int = 4) -> dict[str, np.ndarray]:
+    """Inputs no MNIST image has, so a forward cannot be right by accident of the data: all zeros (only the
+    biases act), raw 0-255 pixel values (saturated sigmoids, large logits), and negative values."""
+    rng = np.random.default_rng([seed, 8])
+    return {"zeros": np.zeros((rows, n_features)), "large": rng.uniform(0, 255, (rows, n_features)),
+            "negative": -rng.uniform(0, 1, (rows, n_features))}
+
+
+def compare_outputs(run: Run, out_c: np.ndarray, out_r: np.ndarray) -> CheckResult:
+    """The forward over every input case (the evidence holds them stacked), each case a tensor of its own."""
+    bounds = np.cumsum([0] + [len(x) for x in run.cases.values()])
+    labels = [Label(None, "output", case="" if name == "test set" else name) for name in run.cases]
+    split = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    return compare("forward", [out_c[s] for s in split], [out_r[s] for s in split], labels, TOL["forward"])
+
+
 def _forward(run: Run) -> CheckResult:
     ev = run.evidence
-    ev.out_torch = _evaluate(run.ref, run.x_eval)
+    ev.out_torch = _evaluate(run.ref, ev.x_eval)
     with located("forward"):
-        ev.out_candidate = _evaluate(run.candidate(), run.x_eval)
-    return compare("forward", [ev.out_candidate], [ev.out_torch], [Label(None, "output")], TOL["forward"])
+        ev.out_candidate = _evaluate(run.candidate(), ev.x_eval)
+    if ev.out_candidate.shape != ev.out_torch.shape:
+        return compare("forward", [ev.out_candidate], [ev.out_torch], [Label(None, "output")], TOL["forward"])
+    return compare_outputs(run, ev.out_candidate, ev.out_torch)
 
 
 def _first_gradients(run: Run) -> tuple[tuple[float | None, list], tuple[float, list]]:
@@ -284,8 +303,8 @@ def _finite_differences(run: Run) -> CheckResult:
 def _own_noise_forward(run: Run) -> CheckResult:
     ev = run.evidence
     with located("forward"):
-        ev.out_candidate, ev.out_torch, result = own_noise.forward(run.candidate(), run.ref, run.x_eval)
-    return result
+        ev.out_candidate, ev.out_torch, deterministic = own_noise.forward(run.candidate(), run.ref, ev.x_eval)
+    return deterministic if deterministic is not None else compare_outputs(run, ev.out_candidate, ev.out_torch)
 
 
 def _own_noise_gradients(run: Run) -> CheckResult:
@@ -333,7 +352,7 @@ def lockstep(run: Run) -> CheckResult:
         if gradients.passed:
             worst["gradients"] = max(worst["gradients"], gradients.max_abs_err)
             scaled["gradients"] = max(scaled["gradients"], gradients.scaled_err)
-            result = compare("updates", params_c, evidence.params_torch[-1], labels, TOL["updates"], step=step)
+            result = compare_steps(params_c, evidence.params_torch[-1], start, step)
         if not result.passed:
             return _not_again_at_step_0(run, result)
         worst["updates"] = max(worst["updates"], result.max_abs_err)
@@ -342,6 +361,15 @@ def lockstep(run: Run) -> CheckResult:
     return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1, scaled_err=scaled["updates"],
                        message=f"{n} lockstep steps agree; max abs err: gradients {worst['gradients']:.2e}, "
                                f"parameters {worst['updates']:.2e}")
+
+
+def compare_steps(params_c: list, params_r: list, start: list, step: int) -> CheckResult:
+    """Each side's step Δp = p_after − p_before, compared relative to the size of torch's step (not of the
+    parameters: a step of 1e-4 on weights of 1 must be right to its own digits, not to 1e-9 of the weights)."""
+    deltas_c = [np.asarray(c, dtype=np.float64) - s for c, s in zip(params_c, start)]
+    deltas_r = [r - s for r, s in zip(params_r, start)]
+    return compare("updates", deltas_c, deltas_r, layout.labels(len(start), prefix="Δ"), TOL["updates"], step=step,
+                   origin="last")  # relative to each step, "worst" is noise: a wrong rule moves every tensor
 
 
 def _not_again_at_step_0(run: Run, result: CheckResult) -> CheckResult:

@@ -16,23 +16,27 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Label:
-    """What a compared tensor is: a parameter (layer, "weight" | "bias") or a named array (None, "output")."""
+    """What a compared tensor is: a parameter (layer, "weight" | "bias") or a named array (None, "output").
+
+    prefix and case only change how it reads: "Δweights[0]" (a parameter's step), "output(zeros)" (an input case).
+    """
 
     layer: int | None
     param: str
+    prefix: str = ""
+    case: str = ""
 
     def __str__(self) -> str:
-        if self.layer is None:
-            return self.param
-        return f"{'weights' if self.param == 'weight' else 'biases'}[{self.layer}]"
+        base = self.param if self.layer is None else f"{'weights' if self.param == 'weight' else 'biases'}[{self.layer}]"
+        return self.prefix + base + (f"({self.case})" if self.case else "")
 
 
 def label(i: int) -> Label:
     return Label(i // 2, "weight" if i % 2 == 0 else "bias")
 
 
-def labels(n_params: int) -> list[Label]:
-    return [label(i) for i in range(n_params)]
+def labels(n_params: int, prefix: str = "") -> list[Label]:
+    return [Label(lab.layer, lab.param, prefix) for lab in map(label, range(n_params))]
 
 
 def index(layer: int, param: str) -> int:

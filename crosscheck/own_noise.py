@@ -18,7 +18,6 @@ import torch_ref
 from crosscheck import layout
 from crosscheck.data import Dataset
 from crosscheck.diff import compare
-from crosscheck.layout import Label
 from crosscheck.results import CheckResult
 from crosscheck.sides import Batch, Side, TorchSide
 from crosscheck.spec import Spec
@@ -27,16 +26,16 @@ from crosscheck.tolerances import TOL
 SAMPLES = 16  # one-sample backprops
 
 
-def forward(cand: Side, ref: TorchSide, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray, CheckResult]:
-    """(candidate's outputs, torch's, the verdict): evaluation outputs must equal torch's, twice the same."""
+def forward(cand: Side, ref: TorchSide, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray, CheckResult | None]:
+    """(candidate's outputs, torch's, a FAIL if evaluation is not deterministic, else None: then compare them)."""
     out_c, out_again, out_r = cand.predict(x_eval), cand.predict(x_eval), ref.predict(x_eval)
-    result = compare("forward", [out_c], [out_r], [Label(None, "output")], TOL["forward"])
-    if not np.array_equal(out_c, out_again, equal_nan=True):
-        result = CheckResult("forward", False, param="output", message="feedforward gave different outputs for the "
-                             "same input twice: dropout must be off when evaluating (only backprop drops)",
-                             hint="apply dropout only while training (backprop, update_mini_batch), never in "
-                                  "feedforward: torch's model.eval() turns it off")
-    return out_c, out_r, result
+    if np.array_equal(out_c, out_again, equal_nan=True):
+        return out_c, out_r, None
+    return out_c, out_r, CheckResult(
+        "forward", False, param="output", message="feedforward gave different outputs for the same input twice: "
+        "dropout must be off when evaluating (only backprop drops)",
+        hint="apply dropout only while training (backprop, update_mini_batch), never in feedforward: torch's "
+             "model.eval() turns it off")
 
 
 def torch_grads_with_masks(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
