@@ -22,11 +22,10 @@ import torch_ref
 from crosscheck.checks import TOL, Evidence
 from crosscheck.diff import CheckResult, Label, Tolerance, compare, param_labels
 from crosscheck.sides import TorchSide
-from crosscheck.spec import Spec
+from crosscheck.spec import HEADS, Spec
 
 Hypothesis = Callable[[CheckResult, Evidence], "str | None"]
 
-HEADS = {"mse": "sigmoid + MSE", "ce": "softmax + cross-entropy"}
 EXP_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # ~709.78: exp of anything larger is inf in float64
 
 

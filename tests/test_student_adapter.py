@@ -10,8 +10,10 @@ import pytest
 
 from crosscheck.checks import initial_params
 from crosscheck.spec import MODELS, preset
-from crosscheck.student.adapter import (LAB_HPARAMS, HparamError, LabSide, StudentError, apply_hparams,
-                                        import_student, lab_kwargs, parse_hparams)
+from crosscheck.student.hparams import LAB_HPARAMS, HparamError, apply_hparams, lab_kwargs, parse_hparams
+from crosscheck.student.lab_side import LabSide
+from crosscheck.student.loader import import_student
+from crosscheck.student.text import StudentError
 from crosscheck.student.protocol import Channel, ChannelClosed, ProtocolError, encode
 from crosscheck.student.runner import StudentUsageError, check_student, student_specs
 
@@ -55,9 +57,12 @@ def test_overrides_reach_the_torch_side():
 @pytest.mark.parametrize("model, overrides, words", [
     ("base", {"momentum": 0.9}, "has no hyperparameter 'momentum'; it takes: none"),
     ("l2-momentum", {"mu": 0.9}, "it takes: momentum, l2_factor"),
-    ("l2-momentum", {"momentum": 1.0}, "out of range"),
-    ("dropout", {"p": 0.0}, "out of range"),
-    ("adamw", {"eps": -1.0}, "out of range"),
+    ("l2-momentum", {"momentum": 1.0}, "momentum=1: Invalid momentum value: 1.0 (expected a number in [0, 1))"),
+    ("dropout", {"p": 0.0}, "p=0 turns dropout off; model dropout needs 0 < p < 1"),
+    ("dropout", {"p": 1.0}, "p=1: Invalid dropout value: 1.0"),
+    ("adamw", {"eps": -1.0}, "eps=-1: Invalid eps value: -1.0 (expected a finite number >= 0)"),
+    ("adam", {"beta_2": 1.0}, "beta_2=1: Invalid betas[1] value: 1.0"),
+    ("nesterov", {"momentum": 0.0}, "momentum=0: Invalid nesterov value: True (Nesterov momentum needs momentum > 0"),
 ])
 def test_bad_overrides_are_usage_errors(model, overrides, words):
     with pytest.raises(HparamError, match=re.escape(words)):

@@ -43,9 +43,11 @@ from crosscheck.data import Dataset
 from crosscheck.diff import CheckResult, Label, compare, param_labels
 from crosscheck.report import Report
 from crosscheck.sides import Batch, TorchSide
-from crosscheck.spec import Spec, preset, run_keys
-from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, batch_inputs,
-                                        call_function, import_student, lab_kwargs)
+from crosscheck.spec import Spec, check_fit, preset, run_keys
+from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs
+from crosscheck.student.lab_side import LabSide, batch_inputs
+from crosscheck.student.loader import call_function, import_student
+from crosscheck.student.text import StudentError
 from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
 
 STUDENT_STEPS, STUDENT_EPOCHS, DROPOUT_SAMPLES = 20, 2, 16
@@ -459,6 +461,7 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
                 plan: Plan | None = None, diagnose: Callable | None = None, show_progress: bool = False) -> StudentRun:
     """Every spec's checks against one student's class (or task 0's function) built by `factory`."""
     plan = plan or Plan(steps=STUDENT_STEPS, fd_coords=0)
+    check_fit(specs, data)
     start = time.monotonic()
     run = StudentRun(Report(task, data_source=data.source))
     run.report.subject = subject
@@ -582,7 +585,7 @@ def check_student(student: str | StudentRef | type, task: str, model: str | None
     """Check a student's class (or task 0 function) against torch; returns the report and the captured output.
 
     student: "path/file.py:Name" or a StudentRef (run sandboxed unless isolate=False), or a class/function
-    object (run in this process: trusted code only). hparams use the lab's names (see adapter.LAB_HPARAMS).
+    object (run in this process: trusted code only). hparams use the lab's names (see hparams.LAB_HPARAMS).
     Raises StudentUsageError for a run that cannot be set up; the student's own failures are verdicts.
     """
     specs = student_specs(task, model, hparams, epochs, **changes)

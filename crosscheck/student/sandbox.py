@@ -35,8 +35,10 @@ from typing import Any
 import numpy as np
 
 from crosscheck.spec import Spec
-from crosscheck.student.adapter import (StudentError, batch_inputs, check_array, lab_kwargs, printable,
-                                        spec_to_json)
+from crosscheck.student.hparams import lab_kwargs
+from crosscheck.student.lab_side import batch_inputs
+from crosscheck.student.text import StudentError, printable
+from crosscheck.student.validate import check_array
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,7 +250,7 @@ class SandboxSide:
         self.worker = WorkerProcess(limits, deadline)
         required, optional = lab_kwargs(spec)
         header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
-                  "spec": spec_to_json(spec), "required": required, "optional": optional}
+                  "spec": spec.to_dict(), "required": required, "optional": optional}
         self.info = _load(self.worker, header, init, student)
 
     def _grads_or_params(self, arrays: list[np.ndarray], what: str, finite: bool = True) -> list[np.ndarray]:
