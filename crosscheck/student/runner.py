@@ -47,8 +47,8 @@ from crosscheck.spec import Spec, check_fit, preset, run_keys
 from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs
 from crosscheck.student.lab_side import LabSide, batch_inputs
 from crosscheck.student.loader import call_function, import_student
-from crosscheck.student.text import StudentError
 from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
+from crosscheck.student.text import StudentError
 
 STUDENT_STEPS, STUDENT_EPOCHS, DROPOUT_SAMPLES = 20, 2, 16
 CHECK_ORDER = ("load", "forward", "gradients", "updates", "curves")

@@ -37,9 +37,9 @@ import numpy as np
 from crosscheck.spec import Spec
 from crosscheck.student.hparams import lab_kwargs
 from crosscheck.student.lab_side import batch_inputs
+from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 from crosscheck.student.text import StudentError, printable
 from crosscheck.student.validate import check_array
-from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "

@@ -24,8 +24,8 @@ from crosscheck.spec import Spec
 from crosscheck.student import loader
 from crosscheck.student.lab_side import LabSide
 from crosscheck.student.loader import call_function, import_student
-from crosscheck.student.text import StudentError
 from crosscheck.student.protocol import Channel, ChannelClosed
+from crosscheck.student.text import StudentError
 
 
 def limit_resources(limits: dict[str, Any]) -> None:
