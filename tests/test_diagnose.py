@@ -454,7 +454,8 @@ ADAM_L2 = MODELS["adam"].replace(hparams={**MODELS["adam"].hparams, "weight_deca
     (MODELS["softmax-ce"], StaleGradient, (1, "bias", 1), ["at step 1 is exactly torch's update of step 0", "lags"]),
     (MODELS["l2-momentum"], FrozenBiases, (1, "bias", 0), ["biases[0], biases[1] did not change"]),
     (MODELS["softmax-ce"], configured(lr=0.05), (1, "bias", 0), ["0.5 ×", "learning rate"]),
-    (MODELS["softmax-ce"], configured(lr=-0.1), (1, "bias", 0), ["the other way", "p + lr·g"]),
+    (MODELS["softmax-ce"], with_optimizer(lambda spec: numpy_mlp.OPTIMIZERS["sgd"](lr=-spec.lr)), (1, "bias", 0),
+     ["the other way", "p + lr·g"]),  # a Spec refuses lr < 0: the flipped step is the candidate's own
     (MODELS["l2-momentum"], with_hparams(weight_decay=1e-5), (1, "weight", 0), ["divided by the batch size"]),
     (MODELS["adamw"], with_optimizer(adamw_counter_per_layer), (1, "bias", 0),
      ["layer 0 match", "step counter t", "once per layer"]),
