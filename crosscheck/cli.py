@@ -10,7 +10,7 @@ import sys
 from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
 from crosscheck.report import OutputError, check_writable
-from crosscheck.spec import MODELS, TASKS, Spec, preset
+from crosscheck.spec import HEADS, MODELS, TASKS, Spec, SpecError, preset
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="one model of the task (see --list)")
     p.add_argument("--list", action="store_true", help="list tasks and their models, then exit")
     p.add_argument("--layers", type=_ints, help="layer sizes, e.g. 784,100,30,10")
-    p.add_argument("--head", choices=["mse", "ce"], help="output head: sigmoid+MSE or softmax+cross-entropy")
+    p.add_argument("--head", choices=list(HEADS), help="output head: sigmoid+MSE or softmax+cross-entropy")
     p.add_argument("--epochs", type=_positive, help="epochs for the curves (default 10, the lab's; --quick 2)")
     p.add_argument("--lr", type=_floats, help="learning rate, or a comma-separated list")
     p.add_argument("--seeds", type=_ints, help="seeds (default 0; --sweep 0,1,2)")
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args.no_progress = args.no_progress or not sys.stderr.isatty()  # a log file gets no bar redraws
     try:
         return _run(args)
-    except (UsageError, DataError, OutputError) as error:
+    except (UsageError, DataError, OutputError, SpecError) as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C, or a SIGINT from anywhere: workers were killed on the way out

@@ -25,11 +25,10 @@ from crosscheck.layout import Label
 from crosscheck.results import CheckResult
 from crosscheck.tolerances import AUGMENT_TOL, TOL
 from crosscheck.sides import TorchSide
-from crosscheck.spec import Spec
+from crosscheck.spec import HEADS, Spec
 
 Hypothesis = Callable[[CheckResult, Evidence], "str | None"]
 
-HEADS = {"mse": "sigmoid + MSE", "ce": "softmax + cross-entropy"}
 EXP_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # ~709.78: exp of anything larger is inf in float64
 
 

@@ -22,7 +22,6 @@ from crosscheck.report import Report
 from crosscheck.spec import TASKS
 from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS, StudentUsageError, check_student
 
-HEADS = ("mse", "ce")
 OPTIONS = "model, data, epochs, steps, head, progress"
 
 
@@ -37,7 +36,8 @@ def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Da
     head: "mse" (sigmoid + MSE) or "ce" (softmax + cross-entropy) instead of the preset's.
     progress: a progress bar (tqdm.auto: a widget in Jupyter) for runs longer than a couple of seconds.
     **hparams: the constructor's hyperparameters by the lab's names (momentum=0.9, l2_factor=1e-4, ...); both
-    the class and torch get them. Raises ValueError (TypeError for a non-number) for a run that cannot be set up.
+    the class and torch get them. Raises ValueError (TypeError for a non-number) for a run that cannot be set up:
+    the Spec's own SpecError for head, epochs and the hyperparameters' ranges.
     """
     given, task = task, str(task)
     if task not in TASKS:
@@ -45,11 +45,8 @@ def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Da
     if model is None and len(TASKS[task]) > 1:
         raise ValueError(f"task {task} has several models ({', '.join(TASKS[task])}); a class implements one: "
                          f"check(cls, task={given!r}, model=...)")
-    for name, count in (("epochs", epochs), ("steps", steps)):
-        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
-            raise ValueError(f"{name} must be a positive integer, got {count!r}")
-    if head not in (None, *HEADS):
-        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:  # a Plan's, not the Spec's
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
     for name, value in hparams.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name}={value!r}: hyperparameters are numbers (check()'s own options: {OPTIONS})")

@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     student = config.getoption("student")
     if student is None:
         return
-    from crosscheck.student.adapter import HparamError, parse_hparams  # noqa: PLC0415
+    from crosscheck.student.hparams import HparamError, parse_hparams  # noqa: PLC0415
     from crosscheck.student.runner import StudentUsageError, expected_checks, student_specs  # noqa: PLC0415
     from crosscheck.student.sandbox import StudentRef  # noqa: PLC0415
 

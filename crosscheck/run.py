@@ -11,7 +11,7 @@ from crosscheck.data import Dataset
 from crosscheck.diagnose import diagnose
 from crosscheck.report import Report
 from crosscheck.sides import NumpySide, Side
-from crosscheck.spec import Spec, run_keys
+from crosscheck.spec import Spec, check_fit, run_keys
 
 
 def steps_per_epoch(spec: Spec, data: Dataset) -> int:
@@ -20,6 +20,7 @@ def steps_per_epoch(spec: Spec, data: Dataset) -> int:
 
 def run_task(task: str, specs: list[Spec], data: Dataset, plan: Plan,
              make_candidate: Callable[..., Side] = NumpySide, show_progress: bool = True) -> Report:
+    check_fit(specs, data)
     report = Report(task, data_source=data.source)
     total = sum(0 if s.only_softmax else 2 * steps_per_epoch(s, data) * s.epochs for s in specs)  # both sides
     with tqdm(total=total, desc=f"task {task}", unit="step", disable=not show_progress or total == 0,

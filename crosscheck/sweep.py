@@ -11,7 +11,7 @@ from crosscheck.checks import Plan
 from crosscheck.data import Dataset
 from crosscheck.parallel import Workers, run_all
 from crosscheck.report import write_file
-from crosscheck.spec import Spec
+from crosscheck.spec import Spec, check_fit
 
 LAB_LRS = [0.001, 0.01, 0.1, 1.0, 10.0]
 LAB_SEEDS = [0, 1, 2]
@@ -25,6 +25,7 @@ def sweep(specs: list[Spec], data: Dataset, plan: Plan, show_progress: bool = Tr
     Returns the table and the curves {(model, lr): {"numpy": [[acc per epoch] per seed], "torch": ...}} for plots.
     The runs are independent; `workers` spreads them over processes or a dask cluster, with the same results.
     """
+    check_fit(specs, data)
     groups: dict[tuple[str, float], list] = {}
     for spec, results in zip(specs, run_all(specs, data, plan, workers, show_progress, desc="sweep")):
         groups.setdefault((spec.name, spec.lr), []).append(results)

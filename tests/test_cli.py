@@ -21,6 +21,11 @@ def test_each_seed_and_lr_gets_its_own_report_entry():
     (["--task", "1", "--head", "foo"], "invalid choice: 'foo'"),
     (["--task", "1", "--lr", "0.1,0.1"], "--lr lists a value twice"),
     (["--task", "1", "--seeds", "2,2"], "--seeds lists a value twice"),
+    (["--task", "1", "--data", "embedded", "--lr", "inf"], "Invalid lr value: inf (expected a finite number > 0)"),
+    (["--task", "1", "--data", "embedded", "--seeds", "-1"], "Invalid seed value: -1"),
+    (["--task", "1", "--data", "embedded", "--batch-size", "6000"],
+     "Invalid batch_size value: 6000 is larger than the 4000 training samples"),
+    (["--task", "2", "--data", "embedded", "--sweep", "--batch-size", "6000"], "larger than the 4000 training"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(argv, words, capsys):
     try:

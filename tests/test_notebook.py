@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from crosscheck import check
 from crosscheck.notebook import dataset
-from crosscheck.student.adapter import import_student
+from crosscheck.student.loader import import_student
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "lab_walkthrough.ipynb"
 SUMMED_HINT = "the gradient is summed over the batch instead of averaged"
@@ -117,8 +117,10 @@ def test_hyperparameters_by_the_labs_names(data):
     (dict(task=2, momentum="0.9"), TypeError, "hyperparameters are numbers"),
     (dict(task=3), ValueError, "check(cls, task=3, model=...)"),
     (dict(task=5), ValueError, "unknown task '5'"),
-    (dict(task=1, head="softmax"), ValueError, "head must be one of mse, ce"),
-    (dict(task=1, epochs=0), ValueError, "epochs must be a positive integer, got 0"),
+    (dict(task=1, head="softmax"), ValueError, "Invalid head value: 'softmax' (choose from mse, ce)"),
+    (dict(task=1, epochs=0), ValueError, "Invalid epochs value: 0 (expected an integer >= 1)"),
+    (dict(task=1, steps=0), ValueError, "steps must be a positive integer, got 0"),
+    (dict(task=2, momentum=1.5), ValueError, "momentum=1.5: Invalid momentum value: 1.5"),
 ])
 def test_usage_errors_say_what_is_accepted(data, kwargs, error, words):
     with pytest.raises(error) as raised:

@@ -3,6 +3,8 @@
 import os
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +12,13 @@ import pytest
 
 from crosscheck.checks import initial_params
 from crosscheck.spec import MODELS, preset
-from crosscheck.student.adapter import (LAB_HPARAMS, HparamError, LabSide, StudentError, apply_hparams,
-                                        import_student, lab_kwargs, parse_hparams)
+from crosscheck.student import loader
+from crosscheck.student.hparams import LAB_HPARAMS, HparamError, apply_hparams, lab_kwargs, parse_hparams
+from crosscheck.student.lab_side import LabSide
+from crosscheck.student.loader import import_student
 from crosscheck.student.protocol import Channel, ChannelClosed, ProtocolError, encode
 from crosscheck.student.runner import StudentUsageError, check_student, student_specs
+from crosscheck.student.text import StudentError
 
 STUDENTS = Path(__file__).parent / "students"
 
@@ -55,9 +60,12 @@ def test_overrides_reach_the_torch_side():
 @pytest.mark.parametrize("model, overrides, words", [
     ("base", {"momentum": 0.9}, "has no hyperparameter 'momentum'; it takes: none"),
     ("l2-momentum", {"mu": 0.9}, "it takes: momentum, l2_factor"),
-    ("l2-momentum", {"momentum": 1.0}, "out of range"),
-    ("dropout", {"p": 0.0}, "out of range"),
-    ("adamw", {"eps": -1.0}, "out of range"),
+    ("l2-momentum", {"momentum": 1.0}, "momentum=1: Invalid momentum value: 1.0 (expected a number in [0, 1))"),
+    ("dropout", {"p": 0.0}, "p=0 turns dropout off; model dropout needs 0 < p < 1"),
+    ("dropout", {"p": 1.0}, "p=1: Invalid dropout value: 1.0"),
+    ("adamw", {"eps": -1.0}, "eps=-1: Invalid eps value: -1.0 (expected a finite number >= 0)"),
+    ("adam", {"beta_2": 1.0}, "beta_2=1: Invalid betas[1] value: 1.0"),
+    ("nesterov", {"momentum": 0.0}, "momentum=0: Invalid nesterov value: True (Nesterov momentum needs momentum > 0"),
 ])
 def test_bad_overrides_are_usage_errors(model, overrides, words):
     with pytest.raises(HparamError, match=re.escape(words)):
@@ -181,6 +189,38 @@ def test_sys_exit_is_a_verdict_in_process(side_for):
     make, _ = side_for
     with pytest.raises(StudentError, match=r"called sys.exit\(0\)"):
         make(type("Exits", (Tiny,), {"update_mini_batch": update})).step(_batch())
+
+
+def test_ctrl_c_is_the_users_in_process_and_a_verdict_in_the_worker(side_for, monkeypatch):
+    def update(self, x, y, eta):
+        raise KeyboardInterrupt
+    make, _ = side_for
+    side = make(type("Interrupts", (Tiny,), {"update_mini_batch": update}))
+    with pytest.raises(KeyboardInterrupt):
+        side.step(_batch())
+    monkeypatch.setattr(loader, "IN_WORKER", True)
+    with pytest.raises(StudentError, match="update_mini_batch raised KeyboardInterrupt"):
+        side.step(_batch())
+
+
+def test_a_parameter_the_harness_cannot_set_is_a_verdict(side_for):
+    class ReadOnly(Tiny):
+        weights = property(lambda self: tuple(self._w))  # a tuple: the harness has to assign, and cannot
+
+        def __init__(self, sizes):
+            self._w = [np.zeros((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+            self.biases = [np.zeros(b) for b in sizes[1:]]
+    make, _ = side_for
+    with pytest.raises(StudentError, match=r"setting self.weights raised AttributeError: .*has no setter"):
+        make(ReadOnly)
+
+
+def test_the_worker_imports_no_torch():
+    root = Path(__file__).resolve().parents[1]
+    code = "import crosscheck.student.worker, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_set_params_writes_into_the_students_arrays(side_for):

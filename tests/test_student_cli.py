@@ -41,6 +41,9 @@ USAGE = {  # these stop before any work: run through crosscheck.cli.main in this
     "unknown_hparam": ["--task", "2", "--student", f"{STUDENTS}/momentum_l2.py:MomentumL2Network", "--hparam",
                        "mu=0.9"],
     "hparam_alone": ["--task", "2", "--hparam", "momentum=0.9"],
+    "hparam_range": ["--task", "2", "--student", f"{STUDENTS}/momentum_l2.py:MomentumL2Network", "--hparam",
+                     "momentum=1"],
+    "batch_too_big": ["--task", "base", "--student", f"{STUDENTS}/lab_base.py:Network", "--batch-size", "6000"],
 }
 
 
@@ -184,6 +187,8 @@ def test_an_endless_loop_times_out(cli):
     ("several_models", "choose it with --model"),
     ("unknown_hparam", "model l2-momentum has no hyperparameter 'mu'; it takes: momentum, l2_factor"),
     ("hparam_alone", "apply to --student runs"),
+    ("hparam_range", "momentum=1: Invalid momentum value: 1.0 (expected a number in [0, 1))"),
+    ("batch_too_big", "Invalid batch_size value: 6000 is larger than the 4000 training samples"),
 ])
 def test_setup_errors_exit_2_with_one_line(name, words, tmp_path, capsys):
     from crosscheck.cli import main

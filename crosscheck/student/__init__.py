@@ -1,6 +1,10 @@
 """Student mode: check a student's lab-style class (file.py:Class) against torch, in a sandboxed process.
 
-adapter.py   LabSide: the lab's interface as a harness Side, with every returned value validated (NumPy only)
+lab_side.py  LabSide: the lab's interface as a harness Side, every value it returns validated (NumPy only)
+hparams.py   the lab's hyperparameter names, mapped onto the Spec's torch names (LAB_HPARAMS, --hparam)
+loader.py    importing the student's file and calling into it: what it raises becomes a StudentError
+validate.py  check_array / check_list: what the student's code returns, checked before any comparison
+text.py      printable (the student's text made safe to show), describe, StudentError
 protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
 worker.py    the sandboxed child process
 sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from crosscheck import gradescope  # noqa: PLC0415
     from crosscheck.cli import EXIT_MISMATCH, EXIT_PASS, UsageError, emit, specs_from_args  # noqa: PLC0415
     from crosscheck.data import load  # noqa: PLC0415
-    from crosscheck.student.adapter import HparamError, parse_hparams  # noqa: PLC0415
+    from crosscheck.student.hparams import HparamError, parse_hparams  # noqa: PLC0415
     from crosscheck.checks import Plan  # noqa: PLC0415
     from crosscheck.diagnose import diagnose  # noqa: PLC0415
     from crosscheck.student.runner import (StudentUsageError, prepare_specs, run_student,  # noqa: PLC0415

@@ -38,10 +38,12 @@ from crosscheck.diff import compare
 from crosscheck.report import Report
 from crosscheck.results import CheckResult
 from crosscheck.sides import Batch, TorchSide
-from crosscheck.spec import Spec, preset, run_keys
-from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, batch_inputs,
-                                        call_function, import_student, lab_kwargs)
+from crosscheck.spec import Spec, check_fit, preset, run_keys
+from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs
+from crosscheck.student.lab_side import LabSide, batch_inputs
+from crosscheck.student.loader import call_function, import_student
 from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
+from crosscheck.student.text import StudentError
 
 STUDENT_STEPS, STUDENT_EPOCHS = 20, 2
 NOT_FOR_STUDENTS = "the class is given torchvision's augmented images; its own augmentation code, if any, is not checked"
@@ -136,6 +138,7 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
                 plan: Plan | None = None, diagnose: Callable | None = None, show_progress: bool = False) -> StudentRun:
     """Every spec's checks against one student's class (or task 0's function) built by `factory`."""
     plan = dataclasses.replace(plan or Plan(steps=STUDENT_STEPS), fd_coords=0, report_load=True)
+    check_fit(specs, data)
     start = time.monotonic()
     run = StudentRun(Report(task, data_source=data.source))
     run.report.subject = subject
@@ -264,7 +267,7 @@ def check_student(student: str | StudentRef | type, task: str, model: str | None
     """Check a student's class (or task 0 function) against torch; returns the report and the captured output.
 
     student: "path/file.py:Name" or a StudentRef (run sandboxed unless isolate=False), or a class/function
-    object (run in this process: trusted code only). hparams use the lab's names (see adapter.LAB_HPARAMS).
+    object (run in this process: trusted code only). hparams use the lab's names (see hparams.LAB_HPARAMS).
     Raises StudentUsageError for a run that cannot be set up; the student's own failures are verdicts.
     """
     specs = student_specs(task, model, hparams, epochs, **changes)

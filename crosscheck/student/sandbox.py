@@ -34,10 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from crosscheck import layout
 from crosscheck.spec import Spec
-from crosscheck.student.adapter import (StudentError, batch_inputs, check_array, lab_kwargs, printable,
-                                        spec_to_json)
+from crosscheck.student.hparams import lab_kwargs
+from crosscheck.student.lab_side import batch_inputs
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
+from crosscheck.student.text import StudentError, printable
+from crosscheck.student.validate import check_array
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
@@ -248,14 +251,14 @@ class SandboxSide:
         self.worker = WorkerProcess(limits, deadline)
         required, optional = lab_kwargs(spec)
         header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
-                  "spec": spec_to_json(spec), "required": required, "optional": optional}
+                  "spec": spec.to_dict(), "required": required, "optional": optional}
         self.info = _load(self.worker, header, init, student)
 
     def _grads_or_params(self, arrays: list[np.ndarray], what: str, finite: bool = True) -> list[np.ndarray]:
         if len(arrays) != len(self.shapes):
             raise StudentError(f"{what}: expected {len(self.shapes)} arrays from the student's process, got "
                                f"{len(arrays)}")
-        return [check_array(a, s, f"{what}[{i}]", i // 2, "weight" if i % 2 == 0 else "bias", finite)
+        return [check_array(a, s, f"{what}[{i}]", layout.label(i).layer, layout.label(i).param, finite)
                 for i, (a, s) in enumerate(zip(arrays, self.shapes))]
 
     def params(self) -> list[np.ndarray]:

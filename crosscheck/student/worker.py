@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from crosscheck.student import adapter
-from crosscheck.student.adapter import LabSide, StudentError, call_function, import_student, spec_from_json
+from crosscheck.spec import Spec
+from crosscheck.student import loader
+from crosscheck.student.lab_side import LabSide
+from crosscheck.student.loader import call_function, import_student
 from crosscheck.student.protocol import Channel, ChannelClosed
+from crosscheck.student.text import StudentError
 
 
 def limit_resources(limits: dict[str, Any]) -> None:
@@ -75,7 +78,7 @@ class Worker:
             if not callable(obj):
                 raise StudentError(f"{self.name!r} is a {type(obj).__name__}, expected a function")
             return {"ok": True, "info": f"function {self.name}"}, []
-        spec = spec_from_json(header["spec"])
+        spec = Spec.from_dict(header["spec"])
         self.side = LabSide(spec, init, obj, (header["required"], header["optional"]), self.origin)
         return {"ok": True, "info": self.side.constructed}, []
 
@@ -83,7 +86,7 @@ class Worker:
 def main(argv: list[str]) -> None:
     root, read_fd, write_fd, limits = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
     limit_resources(limits)
-    adapter._WORKER = True
+    loader.IN_WORKER = True
     sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(root).resolve()]
     channel, worker = Channel(read_fd, write_fd), Worker()
     while True:
