@@ -9,7 +9,7 @@ import sys
 
 from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
-from crosscheck.report import OutputError, check_writable
+from crosscheck.files import OutputError, check_writable
 from crosscheck.spec import MODELS, TASKS, Spec, preset
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -10,7 +10,7 @@ import pandas as pd
 from crosscheck.checks import Plan
 from crosscheck.data import Dataset
 from crosscheck.parallel import Workers, run_all
-from crosscheck.report import write_file
+from crosscheck.files import write_file
 from crosscheck.spec import Spec
 
 LAB_LRS = [0.001, 0.01, 0.1, 1.0, 10.0]
