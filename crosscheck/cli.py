@@ -10,6 +10,7 @@ import sys
 from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
 from crosscheck.files import OutputError, check_writable
+from crosscheck.parallel import ClusterError
 from crosscheck.spec import MODELS, TASKS, Spec, preset
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args.no_progress = args.no_progress or not sys.stderr.isatty()  # a log file gets no bar redraws
     try:
         return _run(args)
-    except (UsageError, DataError, OutputError) as error:
+    except (UsageError, DataError, OutputError, ClusterError) as error:
         print(f"compare.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C, or a SIGINT from anywhere: workers were killed on the way out
