@@ -77,6 +77,7 @@ def specs_from_args(args: argparse.Namespace, default_lrs: list[float] | None = 
 
 
 def _expand(specs: list[Spec], changes: dict[str, Any], lrs: list[float] | None, seeds: list[int]) -> list[Spec]:
+    """Model by model, then lr, then seed: the order of the report's entries and the sweep's rows."""
     out = []
     for spec in specs:
         spec = spec.replace(**changes)
