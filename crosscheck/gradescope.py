@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crosscheck.report import Report, write_file
+from crosscheck.files import write_file
+from crosscheck.report import Report
 
 
 def results(report: Report, output: str = "", seconds: float | None = None, visibility: str = "visible") -> dict:

@@ -31,6 +31,10 @@ CONNECT_TIMEOUT = 5  # seconds to reach a dask scheduler
 WORKER_TIMEOUT = 30  # seconds to wait for a scheduler's first worker
 
 
+class ClusterError(ValueError):
+    """The dask cluster cannot be used (no dask.distributed, no scheduler, no workers): one line, no traceback."""
+
+
 @dataclass(frozen=True)
 class Workers:
     """Where runs go: `jobs` local processes (None or 1: serial, in this process; -1: every core), or, with a
@@ -99,13 +103,12 @@ def fingerprint(data: Dataset) -> str:
 
 @contextlib.contextmanager
 def _dask(address: str) -> Iterator[None]:
-    """joblib's dask backend on a Client at `address`; a missing package or an unreachable scheduler is a UsageError."""
-    from crosscheck.cli import UsageError  # noqa: PLC0415 - the CLI imports this module's callers
-
+    """joblib's dask backend on a Client at `address`; a missing package or an unreachable scheduler is a
+    ClusterError."""
     try:
         from distributed import Client
     except ImportError:
-        raise UsageError("--scheduler needs dask.distributed: pip install 'mlp-crosscheck[dask]'") from None
+        raise ClusterError("--scheduler needs dask.distributed: pip install 'mlp-crosscheck[dask]'") from None
     from joblib import parallel_config
 
     try:
@@ -113,12 +116,12 @@ def _dask(address: str) -> Iterator[None]:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError, TimeoutError) as error:
         reason = " ".join(str(error).split()) or f"no answer within {CONNECT_TIMEOUT} s"
-        raise UsageError(f"cannot reach the dask scheduler at {address}: {reason}") from None
+        raise ClusterError(f"cannot reach the dask scheduler at {address}: {reason}") from None
     with client:
         try:
             client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
         except TimeoutError:
-            raise UsageError(f"the dask scheduler at {address} has no workers after {WORKER_TIMEOUT} s") from None
+            raise ClusterError(f"the dask scheduler at {address} has no workers after {WORKER_TIMEOUT} s") from None
         threads = client.nthreads()
         if max(threads.values()) > 1:
             print(f"compare.py: warning: dask workers with several threads ({max(threads.values())}) run one check "

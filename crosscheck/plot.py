@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from crosscheck.report import write_file
+from crosscheck.files import write_file
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from crosscheck.diff import CheckResult
-    from crosscheck.report import Report
 
 REL_FLOOR = 1e-16  # the heat map's lowest colour: float64 round-off and below look the same
+
+
+class ReportView(Protocol):
+    """What a figure reads of a crosscheck.report.Report. Named by its shape, not imported: Report.plot draws with
+    this module, so an import of report here would close a circle."""
+
+    results: dict[str, list[CheckResult]]
+    subject: str
+
+    def first_failure(self) -> tuple[str, CheckResult] | None: ...
 
 
 def _figure(n_panels: int, new_figure: Callable[..., Figure] = Figure) -> tuple[Figure, list[Axes]]:
@@ -40,7 +49,7 @@ def _figure(n_panels: int, new_figure: Callable[..., Figure] = Figure) -> tuple[
     return fig, list(axes.flat)
 
 
-def report_figure(report: Report, new_figure: Callable[..., Figure] = Figure) -> Figure:
+def report_figure(report: ReportView, new_figure: Callable[..., Figure] = Figure) -> Figure:
     """Test accuracy per epoch for every model with curves, and the heat map of the first failure's tensor."""
     curves = {model: next((r.curve for r in results if r.name == "curves"), None)
               for model, results in report.results.items()}
@@ -88,7 +97,7 @@ def relative_error_map(fig: Figure, ax: Axes, model: str, result: CheckResult) -
         ax.legend(loc="upper right", fontsize=7)
 
 
-def plot_report(report: Report, path: str | Path) -> None:
+def plot_report(report: ReportView, path: str | Path) -> None:
     _save(report_figure(report), path)
 
 

@@ -31,6 +31,10 @@ class Batch:
     angles: np.ndarray | None = None  # augmentation parameters per image, applied by each side's own library
     shifts: np.ndarray | None = None
 
+    def torch_images(self) -> np.ndarray:
+        """The augmented images as the torch side trains on them, in float64: what a lab class is given."""
+        return torch_ref.augment.affine(torch.from_numpy(self.x), self.angles, self.shifts).double().numpy()
+
 
 class Side(Protocol):
     label: str

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pandas as pd
 
 from crosscheck.checks import Plan
 from crosscheck.data import Dataset
 from crosscheck.parallel import Workers, run_all
-from crosscheck.report import write_file
 from crosscheck.spec import Spec, check_fit
 
 LAB_LRS = [0.001, 0.01, 0.1, 1.0, 10.0]
@@ -53,26 +50,3 @@ def _mean_std(values: list[float]) -> str:
     """The lab's format: mean% +- std (population std, as np.std)."""
     return f"{np.mean(values) * 100:2.1f}% ± {np.std(values) * 100:.1f}"
 
-
-def run_sweep(args: argparse.Namespace, data: Dataset) -> int:
-    from crosscheck.cli import EXIT_MISMATCH, EXIT_PASS, emit, specs_from_args
-
-    if args.seeds is None:
-        args.seeds = LAB_SEEDS
-    if args.epochs is None and not args.quick:
-        args.epochs = LAB_EPOCHS
-    specs = specs_from_args(args, default_lrs=LAB_LRS)
-    workers = Workers(args.jobs, args.scheduler, args.data)
-    table, curves = sweep(specs, data, Plan(steps=args.steps or 20), not args.no_progress, workers)
-    if args.json:
-        write_file(args.json, table.to_json(orient="records", indent=2))
-    if args.plot:
-        from crosscheck.plot import plot_sweep
-        plot_sweep(curves, args.plot)
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        text = f"sweep, task {args.task} (data: {data.source})\n{table.to_string(index=False)}"
-    if (table["verdict"] == "PASS (chaotic)").any():
-        text += ("\nPASS (chaotic): every step agrees in lockstep; the free-running curves drift apart exactly as far "
-                 "as torch drifts from itself after a 1e-15 perturbation of the init.")
-    emit(text)
-    return EXIT_PASS if table["verdict"].str.startswith("PASS").all() else EXIT_MISMATCH

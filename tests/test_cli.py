@@ -3,7 +3,7 @@
 import pytest
 
 from crosscheck.cli import main
-from crosscheck.spec import MODELS, run_keys
+from crosscheck.spec import MODELS, Spec, run_keys
 
 
 def test_each_seed_and_lr_gets_its_own_report_entry():
@@ -43,3 +43,11 @@ def test_a_report_path_that_cannot_be_written_stops_before_any_work(tmp_path, ca
     err = capsys.readouterr().err.splitlines()
     assert err == [f"compare.py: error: cannot write {tmp_path}: it is a directory",
                    f"compare.py: error: cannot write {tmp_path}/missing/c.png: no such directory {tmp_path}/missing"]
+
+
+def test_a_value_the_spec_refuses_is_a_usage_error(monkeypatch, capsys):
+    def refuse(self, **changes):  # what Spec's own validation raises for a bad value
+        raise ValueError("batch_size must be positive, got 0")
+    monkeypatch.setattr(Spec, "replace", refuse)
+    assert main(["--task", "1", "--data", "embedded", "--no-progress"]) == 2
+    assert capsys.readouterr().err == "compare.py: error: batch_size must be positive, got 0\n"

@@ -9,8 +9,8 @@ protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
 worker.py    the sandboxed child process
 sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output
 runner.py    check_student / run_student: the checks, a student failure turned into a verdict, the report
-cli.py       the command line's --student / --hparam / --timeout / --gradescope
-(crosscheck/gradescope.py writes Gradescope's results.json; crosscheck/pytest_plugin.py is the pytest plugin.)
+(crosscheck/cli/student.py is the command line's --student / --hparam / --timeout / --gradescope;
+crosscheck/gradescope.py writes Gradescope's results.json; crosscheck/pytest_plugin.py is the pytest plugin.)
 
 Importing this package imports nothing heavy: the worker runs without torch.
 """

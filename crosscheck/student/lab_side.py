@@ -146,14 +146,11 @@ class LabSide:
 
 def batch_inputs(batch: Any) -> np.ndarray:
     """The images a lab class is given for a batch: torchvision's augmentation of them when the batch carries
-    augmentation parameters (exactly what the torch side trains on), else the batch itself. Imports torch only
-    then: the sandboxed worker never gets here (the harness sends it the images)."""
+    augmentation parameters (exactly what the torch side trains on), else the batch itself. The harness's Batch
+    does the torch part, so this module never imports torch: the sandboxed worker is sent images, never a Batch."""
     if getattr(batch, "angles", None) is None:
         return batch.x
-    import torch  # noqa: PLC0415
-
-    import torch_ref.augment  # noqa: PLC0415
-    return torch_ref.augment.affine(torch.from_numpy(batch.x), batch.angles, batch.shifts).double().numpy()
+    return batch.torch_images()
 
 
 def _store(obj: Any, attr: str, values: list[np.ndarray]) -> None:

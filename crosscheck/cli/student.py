@@ -1,4 +1,4 @@
-"""The command line's student mode: `compare.py --task N [--model M] --student file.py:Class [--hparam k=v ...]`.
+"""Student mode: `compare.py --task N [--model M] --student file.py:Class [--hparam k=v ...]`.
 
 Exit codes as everywhere: 0 every check passes, 1 the student's class fails a check (its code crashing, hanging
 or returning garbage included), 2 the run cannot be set up (no such file, no `:Class`, a task with several
@@ -10,9 +10,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shutil
+from functools import partial
 from pathlib import Path
 
-from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS
+from crosscheck import gradescope
+from crosscheck.checks import Plan
+from crosscheck.cli.common import Output, UsageError, finish, specs_from_args
+from crosscheck.data import load
+from crosscheck.student.adapter import HparamError, parse_hparams
+from crosscheck.student.runner import (STUDENT_EPOCHS, STUDENT_STEPS, StudentRun, StudentUsageError,
+                                       default_diagnose, prepare_specs, run_student, sandbox_factories)
+from crosscheck.student.sandbox import Limits, StudentRef
 
 MAX_OUTPUT_LINES = 40
 
@@ -40,16 +48,6 @@ def wants_student_mode(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crosscheck import gradescope  # noqa: PLC0415
-    from crosscheck.cli import EXIT_MISMATCH, EXIT_PASS, UsageError, emit, specs_from_args  # noqa: PLC0415
-    from crosscheck.data import load  # noqa: PLC0415
-    from crosscheck.student.hparams import HparamError, parse_hparams  # noqa: PLC0415
-    from crosscheck.checks import Plan  # noqa: PLC0415
-    from crosscheck.diagnose import diagnose  # noqa: PLC0415
-    from crosscheck.student.runner import (StudentUsageError, prepare_specs, run_student,  # noqa: PLC0415
-                                           sandbox_factories)
-    from crosscheck.student.sandbox import Limits, StudentRef  # noqa: PLC0415
-
     if args.student is None:
         raise UsageError("--hparam, --timeout and --gradescope apply to --student runs")
     try:
@@ -67,39 +65,40 @@ def run(args: argparse.Namespace) -> int:
     except HparamError as error:
         raise UsageError(str(error)) from None
     data = load(args.data)
-    specs = specs_from_args(args)
-    if args.epochs is None and not args.quick:
-        specs = [s.replace(epochs=STUDENT_EPOCHS) for s in specs]
     try:
-        specs = prepare_specs(specs, overrides)
+        specs = prepare_specs(specs_from_args(args, default_epochs=STUDENT_EPOCHS), overrides)
     except StudentUsageError as error:
         raise UsageError(str(error)) from None
-    limits = Limits()
-    if args.timeout is not None:
-        limits = dataclasses.replace(limits, call_timeout=args.timeout,
-                                     total_timeout=max(limits.total_timeout, 10 * args.timeout))
-    factory, function = sandbox_factories(student, limits)
+    factory, function = sandbox_factories(student, _limits(args.timeout))
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
                       Plan(steps=args.steps or STUDENT_STEPS), diagnose,
                       show_progress=not args.no_progress)
-    # every worker is dead by now: what is written and printed below is the harness's alone, files first
+    return _finish(args, run)
+
+
+def _limits(timeout: float | None) -> Limits:
+    limits = Limits()
+    if timeout is None:
+        return limits
+    return dataclasses.replace(limits, call_timeout=timeout, total_timeout=max(limits.total_timeout, 10 * timeout))
+
+
+def _finish(args: argparse.Namespace, run: StudentRun) -> int:
+    """Every worker is dead by now: what is written and printed here is the harness's alone, files first."""
     output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
                        for model, text in run.output.items() if text)
     for path in (args.json, args.gradescope, args.plot):  # checked before the run: a directory there now is the
         if path and Path(path).is_dir() and not Path(path).is_symlink():  # student's, put there to block the report
             shutil.rmtree(path, ignore_errors=True)
-    if args.json:
-        run.report.write_json(args.json)
-    if args.gradescope:
-        gradescope.write(gradescope.results(run.report, output, run.seconds), args.gradescope)
+    outputs: list[Output] = [
+        (args.json, run.report.write_json),
+        (args.gradescope, lambda path: gradescope.write(gradescope.results(run.report, output, run.seconds), path))]
     if args.plot:
-        from crosscheck.plot import plot_report  # noqa: PLC0415
-        plot_report(run.report, args.plot)
+        from crosscheck.plot import plot_report  # noqa: PLC0415 - matplotlib only when plotting
+        outputs.append((args.plot, partial(plot_report, run.report)))
     text = str(run.report)
     if output:
         lines = output.splitlines()
         text += "\n" + gradescope.labelled("\n".join(lines[:MAX_OUTPUT_LINES]) + (
             f"\n[... {len(lines) - MAX_OUTPUT_LINES} more lines]" if len(lines) > MAX_OUTPUT_LINES else ""))
-    emit(text)
-    return EXIT_PASS if run.passed else EXIT_MISMATCH
-
+    return finish(outputs, text, run.passed)
