@@ -15,8 +15,11 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
+
+from crosscheck.spec import Spec
 
 ENV_VAR = "MLP_CROSSCHECK_DATA"
 CACHE_DIR = Path.home() / ".cache" / "mlp-crosscheck"
@@ -222,3 +225,10 @@ def _scale(raw: np.ndarray) -> np.ndarray:
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(10)[labels]
+
+
+def check_fit(specs: Iterable[Spec], data: Dataset) -> None:
+    """Spec.check_fits for every spec against the data its run is about to use."""
+    for spec in specs:
+        spec.check_fits(data.x_train.shape[1], data.y_train.shape[1], len(data.x_train))
+

@@ -7,11 +7,11 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from crosscheck.checks import Plan, run_checks
-from crosscheck.data import Dataset
+from crosscheck.data import Dataset, check_fit
 from crosscheck.diagnose import diagnose
 from crosscheck.report import Report
 from crosscheck.sides import NumpySide, Side
-from crosscheck.spec import Spec, check_fit, run_keys
+from crosscheck.spec import Spec, run_keys
 
 
 def steps_per_epoch(spec: Spec, data: Dataset) -> int:

@@ -11,10 +11,8 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 
-if TYPE_CHECKING:
-    from crosscheck.data import Dataset
 
 DEEP_LAYERS = (784, 100, 30, 10)
 HEADS: dict[str, str] = {"mse": "sigmoid + MSE", "ce": "softmax + cross-entropy"}  # head -> what it computes
@@ -224,10 +222,3 @@ def run_keys(specs: list[Spec]) -> list[str]:
     if len(set(keys)) != len(keys):
         raise ValueError("two runs of the same model with the same lr and seed")
     return keys
-
-
-def check_fit(specs: Iterable[Spec], data: Dataset) -> None:
-    """Spec.check_fits for every spec against the data its run is about to use."""
-    for spec in specs:
-        spec.check_fits(data.x_train.shape[1], data.y_train.shape[1], len(data.x_train))
-

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from crosscheck.checks import Plan
-from crosscheck.data import Dataset
+from crosscheck.data import Dataset, check_fit
 from crosscheck.parallel import Workers, run_all
-from crosscheck.spec import Spec, check_fit
+from crosscheck.spec import Spec
 
 LAB_LRS = [0.001, 0.01, 0.1, 1.0, 10.0]
 LAB_SEEDS = [0, 1, 2]

@@ -10,7 +10,8 @@ import torch
 
 import numpy_mlp
 import torch_ref
-from crosscheck.spec import (HEADS, HIDDEN_ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Spec, SpecError, check_fit,
+from crosscheck.data import check_fit
+from crosscheck.spec import (HEADS, HIDDEN_ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Spec, SpecError,
                              preset)
 
 ALL_PRESETS = {f"{task}/{spec.name}": spec for task in TASKS for spec in preset(task)}

@@ -17,9 +17,10 @@ from crosscheck import gradescope
 from crosscheck.checks import Plan
 from crosscheck.cli.common import Output, UsageError, finish, specs_from_args
 from crosscheck.data import load
-from crosscheck.student.adapter import HparamError, parse_hparams
-from crosscheck.student.runner import (STUDENT_EPOCHS, STUDENT_STEPS, StudentRun, StudentUsageError,
-                                       default_diagnose, prepare_specs, run_student, sandbox_factories)
+from crosscheck.student.hparams import HparamError, parse_hparams
+from crosscheck.diagnose import diagnose
+from crosscheck.student.runner import (STUDENT_EPOCHS, STUDENT_STEPS, StudentRun, StudentUsageError, prepare_specs,
+                                       run_student, sandbox_factories)
 from crosscheck.student.sandbox import Limits, StudentRef
 
 MAX_OUTPUT_LINES = 40

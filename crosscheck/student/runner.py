@@ -32,13 +32,13 @@ from tqdm.auto import tqdm
 
 from crosscheck import layout
 from crosscheck.checks import INFORMATIONAL, TOL, Plan, add_hint, check_softmax, run_checks, stages
-from crosscheck.data import Dataset
+from crosscheck.data import Dataset, check_fit
 from crosscheck.diagnose import diagnose as default_diagnose
 from crosscheck.diff import compare
 from crosscheck.report import Report
 from crosscheck.results import CheckResult
 from crosscheck.sides import Batch, TorchSide
-from crosscheck.spec import Spec, check_fit, preset, run_keys
+from crosscheck.spec import Spec, preset, run_keys
 from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs
 from crosscheck.student.lab_side import LabSide, batch_inputs
 from crosscheck.student.loader import call_function, import_student
