@@ -20,3 +20,10 @@ ACCURACY_TOLERANCE = 0.0  # fraction of test samples; argmax on outputs ~1e-12 a
 # numpy_mlp.augment vs torchvision F.affine: max |diff| measured 7e-15 inside, 1.2e-14 at the border (FMA rounding
 # in torch's grid and bilinear sums; tests/test_augment.py). About 3x the worst measurement.
 AUGMENT_TOL = Tolerance(rtol=3e-14)
+
+# The chaos control (crosscheck.checks.curves): at a chaotic learning rate the free-running curves of two correct
+# implementations drift apart from round-off alone. An epoch is excused only where torch from CHAOS_CONTROLS inits
+# perturbed by 1e-15 drifts too, and only for a gap up to CHAOS_MARGIN x the largest control's (accuracy and loss).
+# bench/measure_chaos.py measures how far a correct candidate (the NumPy reference) gets beyond the controls.
+CHAOS_CONTROLS = 3
+CHAOS_MARGIN = 3.0

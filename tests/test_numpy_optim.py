@@ -103,7 +103,8 @@ def test_updates_agree_with_torch_optim(case):
     params = _params(rng)
     model = torch_ref.build(LAYERS, dtype=torch.float64)
     torch_ref.load_lab_params(model, [torch.from_numpy(p) for p in params])
-    reference = torch_ref.make_optimizer(name, model, lr, decay_biases, **hparams)
+    mask = [i % 2 == 0 or decay_biases for i in range(len(params))]  # weights always; biases if decay_biases
+    reference = torch_ref.make_optimizer(name, model, lr, mask, **hparams)
     optimizer = _numpy_optimizer(name, lr, hparams, decay_biases)
     state = optimizer.init(params)
     for step in range(STEPS):
