@@ -3,6 +3,7 @@
 adapter.py   LabSide: the lab's interface as a harness Side, with every returned value validated (NumPy only)
 protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
 worker.py    the sandboxed child process
+notebook_source.py  a lab notebook (.ipynb) as a submission: its definitions, without its training cells
 sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output
 runner.py    check_student / run_student: the checks, a student failure turned into a verdict, the report
 cli.py       the command line's --student / --hparam / --timeout / --gradescope

@@ -52,6 +52,7 @@ from typing import Any, Callable
 import numpy as np
 
 from crosscheck.spec import Spec
+from crosscheck.student import notebook_source
 
 # lab name -> torch target: a key of Spec.hparams, "betas[0]"/"betas[1]", or "dropout" (the Spec field)
 _SGD = {"momentum": "momentum", "l2_factor": "weight_decay"}
@@ -202,7 +203,7 @@ def _where(error: BaseException, origin: Path | None) -> str:
         return ""
     f = frames[-1]
     code = f" `{f.line.strip()[:120]}`" if f.line else ""
-    return f" (at {Path(f.filename).name}:{f.lineno} in {f.name}:{code})"
+    return f" (at {notebook_source.frame_place(f.filename, f.lineno)} in {f.name}:{code})"
 
 
 def _inside(filename: str, folder: Path) -> bool:
@@ -216,25 +217,31 @@ def describe(error: BaseException, what: str, origin: Path | None = None) -> str
     """One line for a verdict: what the student's code did, with its own file:line when we can find it."""
     if isinstance(error, SystemExit):
         return f"{what} called sys.exit({error.code!r}): a submission must not exit the process"
-    text = str(error).strip().replace("\n", " ")
+    text = str(notebook_source.explain_name_error(error) or error).strip().replace("\n", " ")
     text = text[:300] + ("..." if len(text) > 300 else "")
     return f"{what} raised {type(error).__name__}" + (f": {text}" if text else "") + _where(error, origin)
 
 
 def import_student(path: Path, attribute: str) -> tuple[Any, Path]:
-    """The named attribute of the student's file, imported with its folder on sys.path (siblings import)."""
+    """The named attribute of the student's file (a .py, or a notebook: see notebook_source), imported with its
+    folder on sys.path (siblings import)."""
     path = Path(path).resolve()
     folder = path.parent
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "__student__"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise StudentError(f"cannot import {path.name} as Python source")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
+    notebook = None
+    if path.suffix != ".ipynb":
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise StudentError(f"cannot import {path.name} as Python source")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
     try:
-        module_spec.loader.exec_module(module)
+        if path.suffix == ".ipynb":
+            module, notebook = notebook_source.load_notebook(path, name)
+        else:
+            module_spec.loader.exec_module(module)
     except SyntaxError as error:
         line = f": {error.text.strip()[:120]}" if error.text else ""
         where = Path(error.filename).name if error.filename else path.name
@@ -243,6 +250,9 @@ def import_student(path: Path, attribute: str) -> tuple[Any, Path]:
         if isinstance(error, KeyboardInterrupt) and not _in_worker():
             raise
         raise StudentError(describe(error, f"importing {path.name}", folder)) from None
+    unavailable = notebook.unavailable(attribute) if notebook else None  # an older definition must not stand in
+    if unavailable:
+        raise StudentError(unavailable)
     if not hasattr(module, attribute):
         found = sorted(n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == name)
         raise StudentError(f"{path.name} has no {attribute!r}" + (f"; it defines: {', '.join(found)}" if found else ""))

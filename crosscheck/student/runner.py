@@ -512,7 +512,9 @@ def _run_softmax(function: Callable[[], Any] | None, subject: str,
             result.extra["hint"] = diagnose(result, None)
         except Exception:  # noqa: BLE001 - a hint is optional
             pass
-    return [CheckResult("load", True, message=f"loaded {subject}"), result], output or ""
+    info = getattr(fn, "info", "")  # a notebook's skipped cells ride on it
+    load = CheckResult("load", True, message=f"loaded {subject}" + (f"; {info}" if info else ""))
+    return [load, result], output or ""
 
 
 # --- the Python API ---------------------------------------------------------------------------------------------
