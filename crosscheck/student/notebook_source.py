@@ -63,7 +63,8 @@ _SKIPPED_KINDS = {ast.For: "a loop", ast.AsyncFor: "a loop", ast.While: "a loop"
                   ast.AsyncWith: "a with block", ast.Assert: "an assert", ast.Delete: "a del statement",
                   ast.Raise: "a raise statement", ast.Match: "a match statement", ast.Global: "a global statement",
                   ast.Nonlocal: "a nonlocal statement"}
-_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                ast.Pass)  # pass: a block's placeholder
 _ESCAPED_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][\w\s,]*?)\s*=\s*[!%]")  # x = !ls, t = %timeit -o f()
 _TOP_LEVEL_NAME = re.compile(r"^(?:(?:async\s+)?def|class)\s+([A-Za-z_]\w*)|^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)",
                              re.M)
@@ -186,12 +187,10 @@ def read_code_cells(path: Path) -> list[str]:
 def build(path: Path) -> NotebookSource:
     """The notebook's kept statements and its skipped ones (nothing of the student's code runs here)."""
     path = Path(path)
-    statements: list[Statement] = []
-    notebook = NotebookSource(path, statements, "", {}, {})
+    notebook = NotebookSource(path, [], "", {}, {})
     for cell, text in enumerate(read_code_cells(path), start=1):
         notebook.cells[cell] = text
-        for kept in _read_cell(notebook, cell, text):
-            statements.append(kept)
+        notebook.statements.extend(_read_cell(notebook, cell, text))
     notebook.source, notebook.line_map = _module_source(notebook)
     return notebook
 
@@ -210,8 +209,8 @@ def _read_cell(notebook: NotebookSource, cell: int, text: str) -> list[Statement
     text = _without_ipython(notebook, cell, text)
     try:
         tree = ast.parse(text)
-        compile(tree, f"{notebook.path}, cell {cell}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-                dont_inherit=True)
+        compile(tree, cell_filename(notebook.path, cell), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                dont_inherit=True)  # what the compiler refuses (`return` outside a function), Jupyter fails too
     except (SyntaxError, ValueError) as error:  # ValueError: a null byte
         line = getattr(error, "lineno", None) or 1
         message = getattr(error, "msg", None) or str(error)
@@ -249,7 +248,7 @@ def _without_ipython(notebook: NotebookSource, cell: int, text: str) -> str:
     for first, last, kind in _ipython_lines(text):
         line = lines[first - 1]
         match = _ESCAPED_ASSIGNMENT.match(line)
-        names = tuple(n.strip() for n in match.group(1).split(",")) if match and kind != "IPython help" else ()
+        names = tuple(n.strip() for n in match.group(1).split(",")) if match else ()
         notebook.record(Skip(cell, first, _shorten(line.strip()), kind, IPYTHON_ADVICE, names))
         lines[first - 1] = line[: len(line) - len(line.lstrip())] + "pass"
         for k in range(first, last):
@@ -265,20 +264,16 @@ def _ipython_lines(text: str) -> list[tuple[int, int, str]]:
     except (tokenize.TokenError, SyntaxError):  # an unclosed string or bracket: plain Python errors later
         return []
     lines = text.splitlines()
-    starts: list[tuple[int, list[tokenize.TokenInfo]]] = []
-    depth, at_start = 0, True
-    for token in tokens:
+    starts: list[tuple[int, list[tokenize.TokenInfo]]] = []  # each logical line: its first row, its tokens
+    at_start = True
+    for token in tokens:  # NEWLINE ends a logical line; inside brackets the tokenizer gives NL instead
         if token.type == tokenize.NEWLINE:
             at_start = True
         elif token.type not in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
-            if at_start and depth == 0:
+            if at_start:
                 starts.append((token.start[0], []))
                 at_start = False
             starts[-1][1].append(token)
-            if token.type == tokenize.OP and token.string in "([{":
-                depth += 1
-            elif token.type == tokenize.OP and token.string in ")]}":
-                depth = max(0, depth - 1)
     found = []
     for i, (row, logical) in enumerate(starts):
         kind = _ipython_kind(lines[row - 1], logical)
@@ -461,28 +456,35 @@ def load_notebook(path: Path, module_name: str) -> tuple[types.ModuleType, Noteb
     module.__file__ = str(path)
     vars(module)[NOTEBOOK_KEY] = notebook
     sys.modules[module_name] = module
-    for cell, text in notebook.cells.items():  # tracebacks show the student's lines
-        linecache.cache[cell_filename(path, cell)] = (len(text), None, text.splitlines(True), cell_filename(path, cell))
+    for cell, text in notebook.cells.items():  # tracebacks quote the student's lines (mtime None: never stale)
+        name = cell_filename(path, cell)
+        linecache.cache[name] = (len(text), None, text.splitlines(True), name)
     flags = 0
     for statement in notebook.statements:
-        code = compile(ast.Module(body=[statement.node], type_ignores=[]), cell_filename(path, statement.cell),
-                       "exec", flags=flags, dont_inherit=True)
-        try:
-            exec(code, vars(module))  # noqa: S102 - the student's code, in the sandboxed worker
-        except ImportError as error:
-            if not isinstance(statement.node, (ast.Import, ast.ImportFrom)):
-                raise
-            failure = _error_line(error)
-            _skip(notebook, statement, f"import failed: {failure}", f"that import failed when grading ({failure})")
-        except NameError as error:
-            cause = _missing_cause(notebook, statement, error)
-            if cause is None:
-                raise
-            _skip(notebook, statement, *cause)
+        _run(notebook, vars(module), statement, flags)
         if isinstance(statement.node, ast.ImportFrom) and statement.node.module == "__future__":
             for alias in statement.node.names:  # as IPython does: a __future__ import holds for the later cells
                 flags |= getattr(__future__, alias.name).compiler_flag
     return module, notebook
+
+
+def _run(notebook: NotebookSource, namespace: dict, statement: Statement, flags: int) -> None:
+    """One kept statement, compiled on its own with its cell's file name and line numbers. A failed import, or a
+    name that only a skipped statement or a later cell defines, makes it a skipped statement in turn."""
+    code = compile(ast.Module(body=[statement.node], type_ignores=[]),
+                   cell_filename(notebook.path, statement.cell), "exec", flags=flags, dont_inherit=True)
+    try:
+        exec(code, namespace)  # noqa: S102 - the student's code, in the sandboxed worker
+    except ImportError as error:
+        if not isinstance(statement.node, (ast.Import, ast.ImportFrom)):
+            raise
+        failure = _error_line(error)
+        _skip(notebook, statement, f"import failed: {failure}", f"that import failed when grading ({failure})")
+    except NameError as error:
+        cause = _missing_cause(notebook, statement, error)
+        if cause is None:
+            raise
+        _skip(notebook, statement, *cause)
 
 
 def _missing_cause(notebook: NotebookSource, statement: Statement, error: NameError) -> tuple[str, str] | None:
