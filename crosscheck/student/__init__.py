@@ -7,6 +7,7 @@ validate.py  check_array / check_list: what the student's code returns, checked 
 text.py      printable (the student's text made safe to show), describe, StudentError
 protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
 worker.py    the sandboxed child process
+notebook_source.py  a lab notebook (.ipynb) as a submission: its definitions, without its training cells
 sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output
 runner.py    check_student / run_student: the checks, a student failure turned into a verdict, the report
 (crosscheck/cli/student.py is the command line's --student / --hparam / --timeout / --gradescope;

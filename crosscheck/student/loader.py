@@ -16,6 +16,7 @@ import numpy as np
 
 from crosscheck.spec import Spec
 from crosscheck.student.hparams import LAB_HPARAMS
+from crosscheck.student import notebook_source
 from crosscheck.student.text import StudentError, describe
 from crosscheck.student.validate import check_array
 
@@ -41,25 +42,34 @@ def call_student(what: str, origin: Path | None, fn: Callable[..., T], /, *args:
 
 
 def import_student(path: Path, attribute: str) -> tuple[Any, Path]:
-    """The named attribute of the student's file, imported with its folder on sys.path (siblings import)."""
+    """The named attribute of the student's file (a .py, or a notebook: see notebook_source), imported with its
+    folder on sys.path (siblings import)."""
     path = Path(path).resolve()
     folder = path.parent
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "__student__"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise StudentError(f"cannot import {path.name} as Python source")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
+    notebook = None
+    if path.suffix != ".ipynb":
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise StudentError(f"cannot import {path.name} as Python source")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
     try:
-        module_spec.loader.exec_module(module)
+        if path.suffix == ".ipynb":
+            module, notebook = notebook_source.load_notebook(path, name)
+        else:
+            module_spec.loader.exec_module(module)
     except SyntaxError as error:
         line = f": {error.text.strip()[:120]}" if error.text else ""
         where = Path(error.filename).name if error.filename else path.name
         raise StudentError(f"{where} has a syntax error at line {error.lineno}: {error.msg}{line}") from None
     except BaseException as error:  # noqa: BLE001 - everything the student's module does is a verdict
         raise verdict(error, f"importing {path.name}", folder) from None
+    unavailable = notebook.unavailable(attribute) if notebook else None  # an older definition must not stand in
+    if unavailable:
+        raise StudentError(unavailable)
     if not hasattr(module, attribute):
         found = sorted(n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == name)
         raise StudentError(f"{path.name} has no {attribute!r}" + (f"; it defines: {', '.join(found)}" if found else ""))

@@ -200,7 +200,9 @@ def _run_softmax(function: Callable[[], Any] | None, subject: str,
     finally:
         output = fn.close() if hasattr(fn, "close") else ""
     add_hint([result], None, diagnose)
-    return [CheckResult("load", True, message=f"loaded {subject}"), result], output or ""
+    info = getattr(fn, "info", "")  # a notebook's skipped cells ride on it
+    load = CheckResult("load", True, message=f"loaded {subject}" + (f"; {info}" if info else ""))
+    return [load, result], output or ""
 
 
 def prepare_specs(specs: list[Spec], hparams: dict[str, float] | None = None) -> list[Spec]:

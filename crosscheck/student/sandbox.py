@@ -38,6 +38,7 @@ from crosscheck import layout
 from crosscheck.spec import Spec
 from crosscheck.student.hparams import lab_kwargs
 from crosscheck.student.lab_side import batch_inputs
+from crosscheck.student import notebook_source
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 from crosscheck.student.text import StudentError, printable
 from crosscheck.student.validate import check_array
@@ -46,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
         "from crosscheck.student.worker import main; main(sys.argv[1:])")
 OUTPUT_EXCERPT = 4000  # characters of the student's captured output shown in a report
+MAX_NOTES = 40  # lines of a notebook's skipped cells shown under the load check
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class StudentRef:
-    """path/to/file.py:Name as given on the command line."""
+    """path/to/file.py:Name (or lab.ipynb:Name) as given on the command line."""
 
     path: Path
     name: str
@@ -68,12 +70,17 @@ class StudentRef:
     def parse(cls, text: str) -> StudentRef:
         path, sep, name = str(text).rpartition(":")
         if not sep or not path or not name.isidentifier():
-            raise ValueError(f"--student expects path/to/file.py:ClassName, got {text!r}")
+            raise ValueError(f"--student expects path/to/file.py:ClassName (or lab.ipynb:ClassName), got {text!r}")
         file = Path(path)
         if not file.is_file():
             raise ValueError(f"--student: no such file: {path}")
-        if file.suffix != ".py":
-            raise ValueError(f"--student: {path} is not a .py file")
+        if file.suffix not in (".py", ".ipynb"):
+            raise ValueError(f"--student: {path} is not a .py file or a .ipynb notebook")
+        if file.suffix == ".ipynb":  # a corrupt notebook is bad input, found before any worker starts
+            try:
+                notebook_source.read_code_cells(file)
+            except ValueError as error:
+                raise ValueError(f"--student: {error}") from None
         return cls(file.resolve(), name)
 
     def __str__(self) -> str:
@@ -311,9 +318,15 @@ class SandboxFunction:
 
 
 def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> str:
-    """The load request; on failure the worker is closed and its captured output rides on the error."""
+    """The load request; on failure the worker is closed and its captured output rides on the error. A notebook's
+    skipped cells come back as lines under the info, each escaped and bounded here (the worker is not trusted)."""
     try:
-        return printable(worker.request(header, init, f"loading {student}")[0].get("info", ""))[:200]
+        reply = worker.request(header, init, f"loading {student}")[0]
+        notes = reply.get("notes") if isinstance(reply.get("notes"), list) else []
+        lines = [printable(str(note), lines=False)[:400] for note in notes[:MAX_NOTES]]
+        if len(notes) > MAX_NOTES:
+            lines.append(f"... and {len(notes) - MAX_NOTES} more cells")
+        return printable(reply.get("info", ""))[:200] + "".join(f"\n  {line}" for line in lines)
     except StudentError as error:
         error.output = worker.close()
         raise

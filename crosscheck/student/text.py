@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from crosscheck.results import CandidateError
+from crosscheck.student import notebook_source
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # ANSI colour / cursor codes (tqdm, rich)
 
@@ -34,7 +35,7 @@ def describe(error: BaseException, what: str, origin: Path | None = None) -> str
     """One line for a verdict: what the student's code did, with its own file:line when we can find it."""
     if isinstance(error, SystemExit):
         return f"{what} called sys.exit({error.code!r}): a submission must not exit the process"
-    text = str(error).strip().replace("\n", " ")
+    text = str(notebook_source.explain_name_error(error) or error).strip().replace("\n", " ")
     text = text[:300] + ("..." if len(text) > 300 else "")
     return f"{what} raised {type(error).__name__}" + (f": {text}" if text else "") + _where(error, origin)
 
@@ -48,7 +49,7 @@ def _where(error: BaseException, origin: Path | None) -> str:
         return ""
     f = frames[-1]
     code = f" `{f.line.strip()[:120]}`" if f.line else ""
-    return f" (at {Path(f.filename).name}:{f.lineno} in {f.name}:{code})"
+    return f" (at {notebook_source.frame_place(f.filename, f.lineno)} in {f.name}:{code})"
 
 
 def _inside(filename: str, folder: Path) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from crosscheck.spec import Spec
-from crosscheck.student import loader
+from crosscheck.student import loader, notebook_source
 from crosscheck.student.lab_side import LabSide
 from crosscheck.student.loader import call_function, import_student
 from crosscheck.student.protocol import Channel, ChannelClosed
@@ -73,14 +73,15 @@ class Worker:
     def load(self, header: dict[str, Any], init: list[np.ndarray]) -> tuple[dict[str, Any], list[np.ndarray]]:
         obj, self.origin = import_student(Path(header["path"]), header["name"])
         self.name = header["name"]
+        notes = notebook_source.skipped_report(obj)  # a notebook's skipped cells, one line each
         if header["kind"] == "function":
             self.function = obj
             if not callable(obj):
                 raise StudentError(f"{self.name!r} is a {type(obj).__name__}, expected a function")
-            return {"ok": True, "info": f"function {self.name}"}, []
+            return {"ok": True, "info": f"function {self.name}", "notes": notes}, []
         spec = Spec.from_dict(header["spec"])
         self.side = LabSide(spec, init, obj, (header["required"], header["optional"]), self.origin)
-        return {"ok": True, "info": self.side.constructed}, []
+        return {"ok": True, "info": self.side.constructed, "notes": notes}, []
 
 
 def main(argv: list[str]) -> None:
