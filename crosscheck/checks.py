@@ -19,7 +19,7 @@ import numpy_mlp.augment
 import torch_ref.functional
 from crosscheck import extra_checks, layout, own_noise
 from crosscheck.data import Dataset, batches
-from crosscheck.diff import compare
+from crosscheck.diff import compare, compare_steps
 from crosscheck.layout import Label
 from crosscheck.results import CandidateError, CheckResult, Curve
 from crosscheck.sides import Batch, NumpySide, Side, TorchSide
@@ -35,6 +35,7 @@ class Plan:
     fd_coords: int = 5
     eval_samples: int | None = None  # None: the whole test split
     report_load: bool = False  # a "load" row first: building the candidate can fail (a student's class)
+    probe: bool = False  # after the lockstep, steps at other batch sizes and learning rates (see probe_steps)
 
     def __post_init__(self) -> None:
         if self.steps < 1:  # zero steps would compare nothing, and nothing compared must never read as a PASS
@@ -192,7 +193,7 @@ def stages(spec: Spec, provides: frozenset[str], plan: Plan) -> list[tuple[str, 
                     lambda run: extra_checks.dropout_statistics(spec, run.candidate().dropout_masks)))
     if spec.dropout and "noise" not in provides:  # its own noise: what can be checked without replaying it
         return out + [("forward", _own_noise_forward), ("dropout", _own_noise_gradients),
-                      ("updates", lambda run: own_noise.update(run.spec, run.data, run.candidate()))]
+                      ("updates", lambda run: own_noise.update(run.spec, run.data, run.candidate(), run.init))]
     out.append(("forward", _forward))
     if "loss" in provides:
         out.append(("loss", _loss))
@@ -352,24 +353,79 @@ def lockstep(run: Run) -> CheckResult:
         if gradients.passed:
             worst["gradients"] = max(worst["gradients"], gradients.max_abs_err)
             scaled["gradients"] = max(scaled["gradients"], gradients.scaled_err)
-            result = compare_steps(params_c, evidence.params_torch[-1], start, step)
+            result = compare_steps(params_c, evidence.params_torch[-1], start, TOL["updates"], step)
         if not result.passed:
             return _not_again_at_step_0(run, result)
         worst["updates"] = max(worst["updates"], result.max_abs_err)
         scaled["updates"] = max(scaled["updates"], result.scaled_err)
     n = len(evidence.batches)
+    probed = probe_steps(run, first_step=n) if run.plan.probe else None
+    if probed is not None and not probed.passed:
+        return probed
     return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1, scaled_err=scaled["updates"],
                        message=f"{n} lockstep steps agree; max abs err: gradients {worst['gradients']:.2e}, "
-                               f"parameters {worst['updates']:.2e}")
+                               f"parameters {worst['updates']:.2e}" + (f"; {probed.message}" if probed else ""))
 
 
-def compare_steps(params_c: list, params_r: list, start: list, step: int) -> CheckResult:
-    """Each side's step Δp = p_after − p_before, compared relative to the size of torch's step (not of the
-    parameters: a step of 1e-4 on weights of 1 must be right to its own digits, not to 1e-9 of the weights)."""
-    deltas_c = [np.asarray(c, dtype=np.float64) - s for c, s in zip(params_c, start)]
-    deltas_r = [r - s for r, s in zip(params_r, start)]
-    return compare("updates", deltas_c, deltas_r, layout.labels(len(start), prefix="Δ"), TOL["updates"], step=step,
-                   origin="last")  # relative to each step, "worst" is noise: a wrong rule moves every tensor
+PROBE_BATCHES = (37, 37, 13)  # an odd batch size, then a final partial batch (smaller than any preset's)
+PROBE_LRS = (0.5, 2.0, 0.3)  # x the spec's lr, changed between steps as a scheduler changes torch's param groups
+
+
+def probe_lrs(spec: Spec) -> list[float]:
+    """The probe's learning rates. Where the lr enters the optimizer's state (SGD momentum: the velocity form
+    v = mu*v - eta*g equals torch's buffer only at a constant eta) it changes once, to a value no preset uses."""
+    if spec.optimizer == "sgd" and spec.hparams.get("momentum"):
+        return [0.37 * spec.lr] * len(PROBE_BATCHES)
+    return [f * spec.lr for f in PROBE_LRS]
+
+
+def probe_steps(run: Run, first_step: int) -> CheckResult:
+    """A fresh candidate and torch, lockstep again on batches of other sizes at other learning rates: a class
+    that divides by a fixed 100 instead of len(y), or ignores its eta, fails here (every preset step is 100 at
+    one lr). Numbered after the lockstep's steps."""
+    spec = run.spec
+    with located("updates", first_step):
+        cand = run.make_candidate(spec, run.init)
+    ref = TorchSide(spec, run.init)
+    rng = np.random.default_rng([spec.seed, 9])
+    lrs = probe_lrs(spec)
+    for i, (size, lr) in enumerate(zip(PROBE_BATCHES, lrs)):
+        step = first_step + i
+        batch = make_batch(spec, run.data, rng.choice(len(run.data.x_train), size, replace=False), rng, ref)
+        batch.lr = lr
+        start = ref.params()
+        with located("gradients", step):
+            cand.set_params(start)
+            grads_c = cand.loss_and_grads(batch)[1]
+        grads_r = ref.loss_and_grads(batch)[1]
+        where = f" (a probe step: batch of {size}, lr {lr:g})"
+        result = compare("gradients", grads_c, grads_r, run.labels, TOL["gradients"], step=step, origin="last")
+        if result.passed:
+            with located("updates", step):
+                cand.step(batch)
+                params_c = cand.params()
+            ref.step(batch)
+            result = compare_steps(params_c, ref.params(), start, TOL["updates"], step)
+        if not result.passed:
+            result.message += where
+            result.hint = _probe_hint(result, size, lr, spec)
+            return result
+    return CheckResult("updates", True, message=f"{len(lrs)} probe steps from a fresh start agree, batch sizes "
+                       f"{', '.join(map(str, PROBE_BATCHES))}, lr {', '.join(f'{lr:g}' for lr in lrs)}")
+
+
+def _probe_hint(result: CheckResult, size: int, lr: float, spec: Spec) -> str | None:
+    """The two things only a probe step can show, read off the constant factor of the failing tensor."""
+    r = result.ratio
+    if r is None:
+        return None
+    if result.name == "gradients" and abs(r - size / spec.batch_size) < 1e-6 * r:
+        return (f"at a batch of {size} the gradient is {r:.4g} = {size}/{spec.batch_size} x torch's: backprop "
+                f"divides by a fixed {spec.batch_size} instead of the batch's own size; use len(y)")
+    if result.name == "updates" and abs(r - spec.lr / lr) < 1e-6 * r:
+        return (f"at lr {lr:g} the step is {r:.4g} = {spec.lr:g}/{lr:g} x torch's: update_mini_batch uses a fixed "
+                f"learning rate of {spec.lr:g} instead of its eta argument")
+    return None
 
 
 def _not_again_at_step_0(run: Run, result: CheckResult) -> CheckResult:

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from crosscheck import layout
 from crosscheck.layout import Label
 from crosscheck.results import CheckResult
 
@@ -102,3 +103,15 @@ def compare(name: str, got: Sequence[Any], want: Sequence[np.ndarray], labels: S
                        [int(k) for k in index], ratio, message, float(g[index]), float(w[index]), reference=reference,
                        scaled_err=worst_scaled, failing=[str(f[1]) for f in failures],
                        got_array=g, want_array=w.copy())  # the whole localised tensor, for plots and hints
+
+
+def compare_steps(params_c: Sequence[Any], params_r: Sequence[np.ndarray], start: Sequence[np.ndarray], tol: Tolerance,
+                  step: int | None = None) -> CheckResult:
+    """Each side's step Δp = p_after − p_before, compared relative to the size of the reference's step (not of the
+    parameters: a step of 1e-4 on weights of 1 must be right to its own digits, not to 1e-9 of the weights). A
+    failure is placed on the failing tensor nearest the output: a wrong rule moves every tensor, and relative to
+    the step the "worst" entry would be some near-zero step."""
+    deltas_c = [np.asarray(c, dtype=np.float64) - s for c, s in zip(params_c, start)]
+    deltas_r = [np.asarray(r, dtype=np.float64) - s for r, s in zip(params_r, start)]
+    return compare("updates", deltas_c, deltas_r, layout.labels(len(start), prefix="Δ"), tol, step=step,
+                   origin="last")

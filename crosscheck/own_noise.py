@@ -2,8 +2,8 @@
 
 What can still be compared exactly: the evaluation forward (no dropout there, and it must be deterministic), and
 one-sample backprops whose mask is read off the candidate's own gradient (unit j of hidden layer l was dropped
-<=> row j of the next weight's gradient is zero) and given to torch; plus the drop rate over those samples, and
-one update. The values of updates and curves are not compared: torch cannot replay the candidate's noise.
+<=> row j of the next weight's gradient is zero) and given to torch; the drop rate over those samples; and one
+update, judged on the candidate's own gradients. The curves are not compared: torch cannot replay its noise.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from torch import nn
 import torch_ref
 from crosscheck import layout
 from crosscheck.data import Dataset
-from crosscheck.diff import compare
+from crosscheck.diff import compare, compare_steps
 from crosscheck.results import CheckResult
 from crosscheck.sides import Batch, Side, TorchSide
 from crosscheck.spec import Spec
 from crosscheck.tolerances import TOL
 
-SAMPLES = 16  # one-sample backprops
+SAMPLES = 16  # one-sample backprops compared exactly with torch's
+RATE_RESOLUTION, RATE_SIGMAS = 0.009, 5.0  # the drop rate's bound: p +- 0.9 points at 5 sigma (a false alarm ~1e-6)
 
 
 def forward(cand: Side, ref: TorchSide, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray, CheckResult | None]:
@@ -51,23 +52,25 @@ def torch_grads_with_masks(spec: Spec, params: list[np.ndarray], x: np.ndarray, 
 
 
 def gradients(spec: Spec, data: Dataset, cand: Side, init: list[np.ndarray], n: int = SAMPLES) -> CheckResult:
-    """One-sample backprops: the candidate's mask read off its gradient, torch given that mask, all must agree."""
+    """One-sample backprops: the candidate's mask read off its gradient, torch given that mask, the first n must
+    agree exactly; over enough of them (rate_samples) the fraction dropped must be p to within RATE_RESOLUTION."""
     p, labels = spec.dropout, layout.labels(len(init))
     rng = np.random.default_rng([spec.seed, 7])
-    decay, l2_in_backprop = layout.coupled_decays(spec), False
+    l2_in_backprop = decay_in_backprop(spec, data, cand, init)
+    samples = rng.choice(len(data.x_train), max(n, rate_samples(spec)), replace=False)
+    can_drop = _active_units(spec, init, data.x_train[samples])  # a unit at 0 anyway (relu) shows nothing
     dropped = total = 0
     results, hint = [], None
-    for i, k in enumerate(rng.choice(len(data.x_train), n, replace=False)):
+    for i, k in enumerate(samples):
         x, y = data.x_train[k : k + 1], data.y_train[k : k + 1]
         _, grads = cand.loss_and_grads(Batch(x, y))
-        if decay is not None and i == 0:  # l2 * w added in backprop fills the dropped rows: does taking it out
-            data_only = layout.without_decay(grads, decay, init)  # leave exact zero rows?
-            l2_in_backprop = _drops_some(data_only) and not _drops_some(grads)
         if l2_in_backprop:
-            grads = layout.without_decay(grads, decay, init)
+            grads = layout.without_decay(grads, layout.coupled_decays(spec), init)
         keep = _kept_units(grads)
-        dropped += sum(int((~m).sum()) for m in keep)
-        total += sum(m.size for m in keep)
+        dropped += sum(int((~m & a[i]).sum()) for m, a in zip(keep, can_drop))
+        total += sum(int(a[i].sum()) for a in can_drop)
+        if i >= n:
+            continue
         want = torch_grads_with_masks(spec, init, x, y, [m[None, :] / (1.0 - p) for m in keep])
         result = compare("dropout", grads, want, labels, TOL["gradients"], origin="last")
         result.message = result.message.replace(" differs", f" differs in one-sample backprop {i}", 1)
@@ -77,15 +80,16 @@ def gradients(spec: Spec, data: Dataset, cand: Side, init: list[np.ndarray], n: 
             if compare("dropout", grads, unscaled, labels, TOL["gradients"]).passed:
                 hint = ("the gradients equal torch's with the kept units left unscaled: inverted dropout multiplies "
                         "the kept activations by 1/(1-p) while training")
-    rate = dropped / total
-    spread = 5 * math.sqrt(p * (1 - p) / total) + 1 / total
+    rate = dropped / max(total, 1)
+    spread = RATE_SIGMAS * math.sqrt(p * (1 - p) / max(total, 1)) + 1 / max(total, 1)
     if abs(rate - p) > spread:
         why = ("is dropout applied in backprop?" if dropped == 0 else
                "is p the probability of dropping (not keeping) a unit?" if abs(rate - (1 - p)) <= spread else
                "the lab zeroes each hidden activation with probability p")
         return CheckResult("dropout", False, max_abs_err=abs(rate - p), got=rate, want=p, param="drop rate",
-                           drop_rate=rate, message=f"backprop dropped {rate:.1%} of the hidden units over {n} "
-                                                   f"one-sample mini-batches, expected p = {p:.0%}: {why}")
+                           drop_rate=rate, message=f"backprop dropped {rate:.1%} of the hidden units over "
+                                                   f"{len(samples)} one-sample mini-batches ({total} units; bound "
+                                                   f"± {spread:.2%}), expected p = {p:.0%}: {why}")
     bad = next((r for r in results if not r.passed), None)
     if bad is not None:
         bad.message += (" (torch was given the student's own dropout mask, read off the zero rows of the "
@@ -95,18 +99,78 @@ def gradients(spec: Spec, data: Dataset, cand: Side, init: list[np.ndarray], n: 
     worst = max(r.max_abs_err for r in results)
     return CheckResult("dropout", True, max_abs_err=worst, drop_rate=rate, message=(
         f"{n} one-sample backprops agree with torch given the student's own masks (max abs err {worst:.2e}); "
-        f"drop rate {rate:.1%} for p = {p:.0%}"
+        f"drop rate {rate:.2%} over {total} units for p = {p:.0%} (bound ± {spread:.2%})"
         + ("; backprop includes the L2 term (l2 * w), taken out before comparing" if l2_in_backprop else "")
-        + ". Not compared: the values of updates and curves (a class's own dropout noise cannot be replayed by "
-          "torch)"))
+        + ". Not compared: the curves (torch cannot replay a class's own dropout noise over a training run)"))
 
 
-def update(spec: Spec, data: Dataset, cand: Side) -> CheckResult:
-    """One update_mini_batch: it must run and move the parameters to finite values of the right shapes (the
-    adapter checks all that); its values cannot be compared, the class's dropout noise being its own."""
-    cand.step(Batch(data.x_train[: spec.batch_size], data.y_train[: spec.batch_size]))
-    return CheckResult("updates", True, message="one update_mini_batch ran and moved the parameters; its values "
-                       "are not compared: torch cannot replay the class's dropout noise")
+def rate_samples(spec: Spec) -> int:
+    """One-sample backprops enough for the drop-rate bound to resolve p to RATE_RESOLUTION (at RATE_SIGMAS)."""
+    p, units = spec.dropout, sum(spec.layers[1:-1])
+    needed = (RATE_SIGMAS / RATE_RESOLUTION) ** 2 * p * (1 - p)
+    return math.ceil(needed / units)
+
+
+def _active_units(spec: Spec, init: list[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
+    """Per hidden layer, (samples, units): where torch's activation (no dropout) is not exactly 0."""
+    model = torch_ref.build(spec.layers, spec.hidden_activation, spec.head, 0.0, torch.float64)
+    torch_ref.load_lab_params(model, [torch.from_numpy(p) for p in init])
+    h, active = torch.from_numpy(x), []
+    with torch.no_grad():
+        for i, module in enumerate(model):
+            h = module(h)
+            if not isinstance(module, nn.Linear) and i < len(model) - 1:
+                active.append(h.numpy() != 0)
+    return active[: len(spec.layers) - 2]
+
+
+def update(spec: Spec, data: Dataset, cand: Side, init: list[np.ndarray]) -> CheckResult:
+    """One update_mini_batch from the initial parameters, judged on the class's own gradients: torch.optim is
+    given what backprop returned from the same random state (the same masks, if the update runs backprop first),
+    and both steps must agree. Where the noise cannot be replayed (a generator seeded afresh inside a method), the
+    step is only checked to be torch's step on a gradient of another mask: the same direction and size."""
+    batch = Batch(data.x_train[: spec.batch_size], data.y_train[: spec.batch_size])
+    cand.set_params(init)
+    l2_in_backprop = decay_in_backprop(spec, data, cand, init)
+    grads, after, replays = cand.replay_step(batch)
+    if l2_in_backprop:  # l2 * w added in backprop: torch.optim adds it itself
+        grads = layout.without_decay(grads, layout.coupled_decays(spec), init)
+    ref = TorchSide(spec, init)
+    ref.step_with(grads)
+    if replays:
+        result = compare_steps(after, ref.params(), init, TOL["updates"], step=0)
+        result.message += ("; torch.optim was given the gradients the class's own backprop returned from the same "
+                           "random state")
+        return result
+    return _roughly_torchs_step(after, ref.params(), init)
+
+
+def _roughly_torchs_step(params_c: list, params_r: list, start: list) -> CheckResult:
+    """Without a replay the masks differ, so only the step's direction and size can be judged: the least-squares
+    factor c in Δp ≈ c·Δp_torch must lie in [1/2, 2] and the cosine between them above 1/2 (a correct class
+    measures c ≈ 1, cosine ≈ 0.9; a step uphill or at another scale of the learning rate is far outside)."""
+    got = np.concatenate([(np.asarray(c) - s).ravel() for c, s in zip(params_c, start)])
+    want = np.concatenate([(r - s).ravel() for r, s in zip(params_r, start)])
+    factor = float(got @ want / (want @ want))
+    cosine = float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want)))
+    ok = 0.5 <= factor <= 2.0 and cosine > 0.5
+    return CheckResult("updates", ok, step=0, ratio=factor, message=(
+        f"the class's dropout noise cannot be replayed (a second backprop from the same random state gave other "
+        f"gradients), so the step is compared with torch.optim's step on the class's own gradient of another mask: "
+        f"step = {factor:.3g} x torch's (cosine {cosine:.3f}; expected about 1, and within [0.5, 2])"))
+
+
+def decay_in_backprop(spec: Spec, data: Dataset, cand: Side, init: list[np.ndarray], tries: int = 8) -> bool:
+    """Does the class add the coupled L2 term (l2 * w) inside backprop? It fills the zero rows a dropped unit
+    leaves in a one-sample gradient; taking it out brings them back. Decided on the first sample that drops."""
+    decay = layout.coupled_decays(spec)
+    if decay is None:
+        return False
+    for k in range(tries):
+        _, grads = cand.loss_and_grads(Batch(data.x_train[k : k + 1], data.y_train[k : k + 1]))
+        if _drops_some(grads) or _drops_some(layout.without_decay(grads, decay, init)):
+            return not _drops_some(grads)
+    return False
 
 
 def _kept_units(grads: list[np.ndarray]) -> list[np.ndarray]:

@@ -30,6 +30,7 @@ class Batch:
     masks: list[np.ndarray] | None = None  # the same dropout noise, for sides that take masks
     angles: np.ndarray | None = None  # augmentation parameters per image, applied by each side's own library
     shifts: np.ndarray | None = None
+    lr: float | None = None  # this step's learning rate, where it is not the spec's (student mode's probe steps)
 
     def torch_images(self) -> np.ndarray:
         """The augmented images as the torch side trains on them, in float64: what a lab class is given."""
@@ -100,6 +101,8 @@ class NumpySide:
         return self.mlp.loss(self.mlp.forward(params, self.inputs(batch), batch.masks), batch.y)
 
     def step(self, batch: Batch) -> float:
+        if batch.lr is not None and batch.lr != self.spec.lr:  # its lr lives in the optimizer's closure
+            raise ValueError("the NumPy reference trains at its spec's learning rate")
         loss, grads = self.loss_and_grads(batch)
         updates, self.state = self.optimizer.update(grads, self.state, self._params)
         self._params = numpy_mlp.optim.apply_updates(self._params, updates)
@@ -157,5 +160,17 @@ class TorchSide:
 
     def step(self, batch: Batch) -> float:
         loss = self._backward(batch)
+        self._set_lr(batch.lr)
         self.optimizer.step()
         return loss
+
+    def step_with(self, grads: list[np.ndarray], lr: float | None = None) -> None:
+        """One optimizer step on given gradients (a candidate's own): torch.optim judges what it does with them."""
+        torch_ref.set_grads_lab_layout(self.model, [self._tensor(g) for g in grads])
+        self._set_lr(lr)
+        self.optimizer.step()
+
+    def _set_lr(self, lr: float | None) -> None:
+        """Every param group's lr for this step: torch.optim reads it afresh at each step."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.spec.lr if lr is None else lr

@@ -3,8 +3,9 @@
 Parameters cross the wall in the lab's layout: weight (n_in, n_out) is ``nn.Linear.weight.T``.
 """
 
-from torch_ref.model import build, grads_lab_layout, load_lab_params, loss, params_lab_layout, probabilities
+from torch_ref.model import (build, grads_lab_layout, load_lab_params, loss, params_lab_layout, probabilities,
+                             set_grads_lab_layout)
 from torch_ref.optim import OPTIMIZERS, make_optimizer
 
 __all__ = ["OPTIMIZERS", "build", "grads_lab_layout", "load_lab_params", "loss", "make_optimizer",
-           "params_lab_layout", "probabilities"]
+           "params_lab_layout", "probabilities", "set_grads_lab_layout"]

@@ -44,6 +44,13 @@ def grads_lab_layout(model: nn.Sequential) -> list[torch.Tensor]:
     return [t.detach().clone() for lin in linears(model) for t in (lin.weight.grad.T, lin.bias.grad)]
 
 
+def set_grads_lab_layout(model: nn.Sequential, grads: list[torch.Tensor]) -> None:
+    """Set .grad from [dW0 (n_in, n_out), db0, ...]: an optimizer step on gradients computed elsewhere."""
+    for linear, w, b in zip(linears(model), grads[0::2], grads[1::2]):
+        linear.weight.grad = w.T.clone().to(linear.weight.dtype)
+        linear.bias.grad = b.clone().to(linear.bias.dtype)
+
+
 def loss(out: torch.Tensor, y: torch.Tensor, head: str) -> torch.Tensor:
     """mse: the lab's sum((a - y)^2) / (2B) from MSELoss(sum); ce: CrossEntropyLoss (mean) on logits."""
     if head == "mse":

@@ -18,6 +18,7 @@ worker runs LabSide without torch.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,10 @@ class LabSide:
                                moved[0].param)
         return grads
 
-    def update(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    def update(self, x: np.ndarray, y: np.ndarray, eta: float | None = None) -> list[np.ndarray]:
         before = self._params("before update_mini_batch")
         x_given, y_given = np.array(x, copy=True), np.array(y, copy=True)
-        self._call("update_mini_batch", x_given, y_given, self.lr)
+        self._call("update_mini_batch", x_given, y_given, self.lr if eta is None else float(eta))
         self._unchanged("update_mini_batch", [x_given, y_given], [x, y])
         after = self._params("after update_mini_batch")
         if all(np.array_equal(a, b) for a, b in zip(before, after)):
@@ -134,14 +135,29 @@ class LabSide:
                                "the updated arrays to self.weights and self.biases")
         return after
 
+    def replay_update(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+        """(backprop's gradients, the parameters after update_mini_batch, whether the noise replays): both calls
+        start from the same random state (NumPy's and Python's global ones, and any generator the object holds),
+        so an update that runs its own backprop first draws the same dropout masks as the backprop it is judged
+        on. Replays only if a second backprop from that state gives the same gradients."""
+        states = _random_states(self.obj)
+        grads = self.gradients(x, y)
+        _restore(states)
+        replays = all(np.array_equal(a, b) for a, b in zip(grads, self.gradients(x, y)))
+        _restore(states)
+        return grads, self.update(x, y), replays
+
     # the Side protocol (in-process use; the worker calls gradients/update directly)
 
     def loss_and_grads(self, batch: Any) -> tuple[None, list[np.ndarray]]:
         return None, self.gradients(batch_inputs(batch), batch.y)
 
     def step(self, batch: Any) -> None:
-        self.update(batch_inputs(batch), batch.y)
+        self.update(batch_inputs(batch), batch.y, getattr(batch, "lr", None))
         return None
+
+    def replay_step(self, batch: Any) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+        return self.replay_update(batch_inputs(batch), batch.y)
 
 
 def batch_inputs(batch: Any) -> np.ndarray:
@@ -163,3 +179,20 @@ def _store(obj: Any, attr: str, values: list[np.ndarray]) -> None:
             c[...] = v
     else:
         setattr(obj, attr, [np.array(v, dtype=np.float64, copy=True) for v in values])
+
+
+def _random_states(obj: Any) -> list[tuple[Any, Any]]:
+    """(generator, its state) for NumPy's and Python's global generators and those the object keeps itself."""
+    held = [v for v in vars(obj).values() if isinstance(v, (np.random.Generator, np.random.RandomState))]
+    return ([(np.random, np.random.get_state()), (random, random.getstate())]
+            + [(g, g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state()) for g in held])
+
+
+def _restore(states: list[tuple[Any, Any]]) -> None:
+    for generator, state in states:
+        if generator is np.random or isinstance(generator, np.random.RandomState):
+            generator.set_state(state)
+        elif generator is random:
+            random.setstate(state)
+        else:
+            generator.bit_generator.state = state

@@ -86,6 +86,9 @@ class StudentSide:
     def step(self, batch: Batch) -> None:
         self.backend.step(batch)
 
+    def replay_step(self, batch: Batch) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+        return self.backend.replay_step(batch)
+
     def inputs(self, batch: Batch) -> np.ndarray:
         """What the student's class is given for an augmented batch: torchvision's images (see the docstring)."""
         return batch_inputs(batch)
@@ -137,7 +140,7 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
                 factory: Callable[[Spec, list[np.ndarray]], Any], function: Callable[[], Any] | None = None,
                 plan: Plan | None = None, diagnose: Callable | None = None, show_progress: bool = False) -> StudentRun:
     """Every spec's checks against one student's class (or task 0's function) built by `factory`."""
-    plan = dataclasses.replace(plan or Plan(steps=STUDENT_STEPS), fd_coords=0, report_load=True)
+    plan = dataclasses.replace(plan or Plan(steps=STUDENT_STEPS), fd_coords=0, report_load=True, probe=True)
     check_fit(specs, data)
     start = time.monotonic()
     run = StudentRun(Report(task, data_source=data.source))

@@ -289,10 +289,22 @@ class SandboxSide:
         return None, self._grads_or_params(out, "gradients")
 
     def step(self, batch: Any) -> None:
-        out = self.worker.request({"op": "step"}, [batch_inputs(batch), batch.y], "update_mini_batch",
-                                  self.param_bytes)[1]
+        eta = getattr(batch, "lr", None) or self.spec.lr
+        out = self.worker.request({"op": "step", "eta": float(eta)}, [batch_inputs(batch), batch.y],
+                                  "update_mini_batch", self.param_bytes)[1]
         self._params = self._grads_or_params(out, "parameters after update_mini_batch")
         return None
+
+    def replay_step(self, batch: Any) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+        """backprop, then update_mini_batch from the same random state (see LabSide.replay_update)."""
+        reply, out = self.worker.request({"op": "replay_step"}, [batch_inputs(batch), batch.y],
+                                         "backprop and update_mini_batch", 2 * self.param_bytes)
+        n = len(self.shapes)
+        if len(out) != 2 * n:
+            raise StudentError(f"backprop and update_mini_batch: expected {2 * n} arrays from the student's process, "
+                               f"got {len(out)}")
+        self._params = self._grads_or_params(out[n:], "parameters after update_mini_batch")
+        return self._grads_or_params(out[:n], "gradients"), list(self._params), reply.get("replays") is True
 
     def close(self) -> str:
         return self.worker.close()

@@ -67,7 +67,10 @@ class Worker:
         if op == "grads":
             return {"ok": True}, side.gradients(arrays[0], arrays[1])
         if op == "step":
-            return {"ok": True}, side.update(arrays[0], arrays[1])
+            return {"ok": True}, side.update(arrays[0], arrays[1], header.get("eta"))
+        if op == "replay_step":
+            grads, params, replays = side.replay_update(arrays[0], arrays[1])
+            return {"ok": True, "replays": replays}, grads + params
         raise RuntimeError(f"unknown request {op!r}")
 
     def load(self, header: dict[str, Any], init: list[np.ndarray]) -> tuple[dict[str, Any], list[np.ndarray]]:
