@@ -10,7 +10,7 @@ import sys
 from crosscheck.checks import Plan
 from crosscheck.data import DataError, load
 from crosscheck.report import OutputError, check_writable
-from crosscheck.spec import MODELS, TASKS, Spec, preset
+from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS, MODELS, TASK_EXTRAS, TASKS, Spec, preset
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,7 +61,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="one model of the task (see --list)")
     p.add_argument("--list", action="store_true", help="list tasks and their models, then exit")
     p.add_argument("--layers", type=_ints, help="layer sizes, e.g. 784,100,30,10")
-    p.add_argument("--head", choices=["mse", "ce"], help="output head: sigmoid+MSE or softmax+cross-entropy")
+    p.add_argument("--head", choices=HEADS,
+                   help="output head: sigmoid+MSE, softmax+cross-entropy or sigmoid+binary cross-entropy")
+    p.add_argument("--hidden", choices=HIDDEN_ACTIVATIONS, help="hidden activation (default: the preset's, sigmoid)")
     p.add_argument("--epochs", type=_positive, help="epochs for the curves (default 10, the lab's; --quick 2)")
     p.add_argument("--lr", type=_floats, help="learning rate, or a comma-separated list")
     p.add_argument("--seeds", type=_ints, help="seeds (default 0; --sweep 0,1,2)")
@@ -86,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
 def list_models() -> str:
     lines = []
     for task, names in TASKS.items():
-        lines.append(f"task {task}: {', '.join(names)}" + ("  (on 784,100,30,10)" if task == "4" else ""))
+        extras = f"  (also with --model: {', '.join(TASK_EXTRAS[task])})" if task in TASK_EXTRAS else ""
+        lines.append(f"task {task}: {', '.join(names)}" + ("  (on 784,100,30,10)" if task == "4" else "") + extras)
     lines.append("")
     lines += [f"  {name:12s} {spec.description}" for name, spec in MODELS.items()]
     return "\n".join(lines)
@@ -98,8 +101,8 @@ def specs_from_args(args: argparse.Namespace, default_lrs: list[float] | None = 
     except KeyError as error:
         raise UsageError(error.args[0]) from None
     epochs = args.epochs or (2 if args.quick else None)
-    changes = {k: v for k, v in {"head": args.head, "epochs": epochs, "batch_size": args.batch_size}.items()
-               if v is not None}
+    changes = {k: v for k, v in {"head": args.head, "hidden_activation": args.hidden, "epochs": epochs,
+                                 "batch_size": args.batch_size}.items() if v is not None}
     if args.layers:
         if len(args.layers) < 2 or args.layers[0] != 784 or args.layers[-1] != 10 or min(args.layers) < 1:
             raise UsageError(f"--layers must start at 784 and end at 10 (MNIST), got {args.layers}")
