@@ -5,7 +5,7 @@ here, and far below the 1e-3 a real bug shows at. Every cell is recorded, passin
 step's gradients and parameter steps, not only the first failure's: a failing cell is printed, so the worst
 measured value can exceed its tolerance and show it. Scaled error = max |numpy - torch| / max |torch| per tensor
 (the form the tolerances take; for updates, of the step Δp = p_after - p_before).
-Run: python bench/measure_tolerances.py [--quick] [--data auto]
+Run: python bench/measure_tolerances.py [--quick] [--data auto] [--head mse|ce|bce] [--hidden sigmoid|relu|tanh]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 from crosscheck.checks import Plan, Run, run_stages
 from crosscheck.data import load
 from crosscheck.sides import NumpySide
-from crosscheck.spec import MODELS, preset
+from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS, MODELS, preset
 from crosscheck.sweep import LAB_LRS
 from crosscheck.threads import single_threaded
 from crosscheck.tolerances import AUGMENT_TOL, TOL
@@ -54,12 +54,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two learning rates, one epoch")
     parser.add_argument("--data", default="auto", help="as compare.py's --data (default auto: the default data)")
     parser.add_argument("--models", help="comma-separated model names (default: every preset and task 4's)")
+    parser.add_argument("--head", choices=list(HEADS), help="every preset with this output head instead of its own")
+    parser.add_argument("--hidden", choices=HIDDEN_ACTIVATIONS[:3], help="every preset with this hidden activation")
     args = parser.parse_args()
     data = load(args.data)
     lrs = [0.01, 10.0] if args.quick else LAB_LRS
     specs = [MODELS[name] for name in MODELS if name != "softmax"] + preset("4")
     if args.models:
         specs = [s for s in specs if s.name in args.models.split(",")]
+    changes = {k: v for k, v in (("head", args.head), ("hidden_activation", args.hidden)) if v is not None}
+    specs = [s.replace(**changes) for s in specs]
     rows = [row for spec in specs for lr in lrs
             for row in cell(spec.replace(lr=lr, epochs=1 if args.quick else 3), data, Plan(steps=50))]
     table = pd.DataFrame(rows)
@@ -68,7 +72,7 @@ def main() -> None:
     worst["tolerance"] = [tolerances[c].rtol if c in tolerances else float("nan") for c in worst.index]
     worst["margin"] = worst["tolerance"] / worst["scaled_err"]
     with pd.option_context("display.width", 160, "display.float_format", "{:.2e}".format):
-        print(f"{len(specs)} specs x {len(lrs)} learning rates; data: {data.source}")
+        print(f"{len(specs)} specs x {len(lrs)} learning rates; data: {data.source}; changes: {changes or 'none'}")
         print(worst[["scaled_err", "model", "layers", "lr", "tolerance", "margin"]].to_string())
         failures = table[table["failed"] != ""].drop_duplicates(["model", "layers", "lr"])
         print(f"\n{len(failures)} failing cells" + (":" if len(failures) else ""))

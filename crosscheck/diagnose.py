@@ -29,6 +29,8 @@ from crosscheck.spec import HEADS, Spec
 
 Hypothesis = Callable[[CheckResult, Evidence], "str | None"]
 
+OUTPUTS = {"mse": "sigmoid", "ce": "softmax", "bce": "sigmoid"}  # heads with equal outputs differ only in the error
+OUTPUT_ERRORS = {"mse": "(a − y)·a(1 − a)/B", "ce": "(p − y)/B", "bce": "(a − y)/B"}  # the error at the logits
 EXP_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # ~709.78: exp of anything larger is inf in float64
 
 
@@ -112,6 +114,30 @@ def _torch_predict(evidence: Evidence, variant: Spec, init: list[np.ndarray] | N
     return TorchSide(variant, evidence.init if init is None else init).predict(evidence.x_eval)
 
 
+def _by_output_error(ev: Evidence, spec: Spec, heads: list[str], step: int) -> list[str]:
+    """Those of `heads` for which torch configured as spec.replace(head=...) gives the candidate's gradient of the
+    output bias at lockstep step `step`: that gradient is the output error summed over the batch, so it names the
+    head, and neither an L2 term on the weights nor a slip in a hidden layer reaches it."""
+    if len(ev.grads_candidate) <= step:
+        return []
+    batch, start, got = ev.batches[step], _params_before(ev, step), ev.grads_candidate[step][-1]
+    want = {h: TorchSide(spec.replace(head=h), start).loss_and_grads(batch)[1][-1] for h in heads}
+    return [h for h in heads if _matches([got], [want[h]], TOL["gradients"])]
+
+
+def _sigmoid_twin(ev: Evidence, spec: Spec, head: str) -> tuple[str, str, str]:
+    """(head, why, alternative) for outputs that equal torch's with `head`: sigmoid + MSE and sigmoid + BCE give the
+    same outputs, so the candidate's output error decides between them; when it cannot, the other is named too."""
+    twins = [h for h in HEADS if h != spec.head and OUTPUTS[h] == OUTPUTS[head]]
+    if len(twins) < 2:
+        return head, "", ""
+    found = _by_output_error(ev, spec, twins, 0)
+    if len(found) == 1:
+        return found[0], f", and your output error is {OUTPUT_ERRORS[found[0]]}", ""
+    other = next(h for h in twins if h != head)
+    return head, "", f" (or --head {other} if your output error is {OUTPUT_ERRORS[other]})"
+
+
 def _hidden_scaled(spec: Spec, params: list[np.ndarray], factor: float) -> list[np.ndarray]:
     """The same network with every hidden activation multiplied by `factor`, written as the weights that read them
     (h·f @ W = h @ f·W): lets torch itself compute "dropout scaled by (1−p) somewhere it should not be"."""
@@ -156,12 +182,14 @@ def other_architecture(result: CheckResult, ev: Evidence) -> str | None:
                          f"hidden layers.")
         elif hidden != spec.hidden_activation:
             parts.append(f"your outputs equal torch's with {hidden} hidden layers; the '{spec.name}' preset uses "
-                         f"{spec.hidden_activation}.")
+                         f"{spec.hidden_activation}; rerun with --hidden {hidden} to check the rest (in a notebook: "
+                         f"check(..., hidden={hidden!r})).")
         if head != spec.head:
-            sums = "don't sum to 1" if head == "mse" else "sum to 1"
+            head, why, alternative = _sigmoid_twin(ev, spec.replace(hidden_activation=hidden), head)
+            sums = "sum to 1" if head == "ce" else "don't sum to 1"
             parts.append(f"Your network ends in {HEADS[head]} (your rows {sums} and equal torch's {HEADS[head]} "
-                         f"outputs); the '{spec.name}' preset assumes {HEADS[spec.head]}; rerun with --head {head} "
-                         f"to check your optimizer (in a notebook: check(..., head={head!r})).")
+                         f"outputs{why}); the '{spec.name}' preset assumes {HEADS[spec.head]}; rerun with --head "
+                         f"{head}{alternative} to check your optimizer (in a notebook: check(..., head={head!r})).")
         return " ".join(parts)
     return None
 
@@ -271,7 +299,7 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
     if any(c.passed or c.ratio is None for c in checks) or not all(_near(r, ratios[0]) for r in ratios):
         return None
     r, batch = ratios[0], len(ev.batches[step].y)
-    error = "a − y" if ev.spec.head == "mse" else "p − y"
+    error = "p − y" if ev.spec.head == "ce" else "a − y"
     why = {
         batch: f", and {batch} is the batch size: the gradient is summed over the batch instead of averaged; "
                f"divide the output error by len(y) once (if update_mini_batch divides by len(y) instead, training is "
@@ -406,11 +434,28 @@ def output_layer_wrong(result: CheckResult, ev: Evidence) -> str | None:
         return None
     if ev.spec.head == "mse":
         rule = "(a − y)/B ⊙ σ'(z) = (a − y)/B ⊙ a(1 − a), with a the output"
+    elif ev.spec.head == "bce":
+        rule = ("(a − y)/B with a the sigmoid output: σ'(z) = a(1 − a) cancels against the log, so no a(1 − a) "
+                "factor")
     else:
         rule = ("(p − y)/B with p the softmax output: the softmax Jacobian cancels against the log, so no extra "
                 "derivative")
     return (f"the output layer's gradient already differs (and not by one constant), so the error at the output is "
             f"wrong: for {HEADS[ev.spec.head]} it is {rule}.")
+
+
+def other_head_error(result: CheckResult, ev: Evidence) -> str | None:
+    """The outputs match, and the output error is that of the other head with the same outputs (MSE vs BCE)."""
+    spec, step = ev.spec, result.step or 0
+    twins = [h for h in HEADS if h != spec.head and OUTPUTS[h] == OUTPUTS[spec.head]]
+    found = _by_output_error(ev, spec, twins, step)
+    if len(found) != 1:
+        return None
+    head = found[0]
+    return (f"your outputs match, but your output error is {OUTPUT_ERRORS[head]}, that of {HEADS[head]} (your output "
+            f"bias gradient equals torch's with that head), while this run checks {HEADS[spec.head]}, whose error is "
+            f"{OUTPUT_ERRORS[spec.head]}; rerun with --head {head} to check your optimizer (in a notebook: "
+            f"check(..., head={head!r})).")
 
 
 def nonfinite_gradients(result: CheckResult, ev: Evidence) -> str | None:
@@ -680,7 +725,7 @@ HYPOTHESES: dict[str, list[Hypothesis]] = {
     "forward": [softmax_overflow, other_architecture, dropout_scaled_at_eval, dropout_active_at_eval],
     "loss": [loss_factor, dropout_not_rescaled],
     "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, l2_in_gradient, dropout_not_rescaled,
-                  fan_factor,
+                  other_head_error, fan_factor,
                   transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
     "updates": [unchanged_parameters, lagging_update, optimizer_variant, later_layers_only, update_factor],
     "finite_differences": [finite_difference_mismatch],

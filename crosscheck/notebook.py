@@ -19,21 +19,23 @@ from typing import Any
 
 from crosscheck.data import Dataset, load
 from crosscheck.report import Report
-from crosscheck.spec import TASKS
+from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS, TASKS
 from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS, StudentUsageError, check_student
 
-OPTIONS = "model, data, epochs, steps, head, progress"
+OPTIONS = "model, data, epochs, steps, head, hidden, progress"
 
 
 def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Dataset = "auto",
-          epochs: int = STUDENT_EPOCHS, steps: int = STUDENT_STEPS, head: str | None = None, progress: bool = True,
-          **hparams: float) -> Report:
+          epochs: int = STUDENT_EPOCHS, steps: int = STUDENT_STEPS, head: str | None = None,
+          hidden: str | None = None, progress: bool = True, **hparams: float) -> Report:
     """Check `cls` (task 0: a softmax function) against torch on one model of `task`; returns the Report.
 
     model: the task's model, needed when it has several (task 3: adamw, adagrad, ...).
     data: "auto", "embedded", "download", an MNIST directory (loaded once per process), or a Dataset.
     epochs, steps: the free-running curve's length and the number of lockstep steps compared one by one.
-    head: "mse" (sigmoid + MSE) or "ce" (softmax + cross-entropy) instead of the preset's.
+    head: "mse" (sigmoid + MSE), "ce" (softmax + cross-entropy) or "bce" (sigmoid + binary cross-entropy, Nielsen's
+    CrossEntropyCost: output error a - y) instead of the preset's.
+    hidden: the hidden layers' activation, "sigmoid", "relu" or "tanh", instead of the preset's (sigmoid).
     progress: a progress bar (tqdm.auto: a widget in Jupyter) for runs longer than a couple of seconds.
     **hparams: the constructor's hyperparameters by the lab's names (momentum=0.9, l2_factor=1e-4, ...); both
     the class and torch get them. Raises ValueError (TypeError for a non-number) for a run that cannot be set up:
@@ -50,7 +52,7 @@ def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Da
     for name, value in hparams.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name}={value!r}: hyperparameters are numbers (check()'s own options: {OPTIONS})")
-    changes = {} if head is None else {"head": head}
+    changes = {k: v for k, v in (("head", head), ("hidden_activation", hidden)) if v is not None}
     try:
         run = check_student(cls, task, model, data=dataset(data), hparams={k: float(v) for k, v in hparams.items()},
                             epochs=epochs, steps=steps, isolate=False, show_progress=progress, **changes)

@@ -9,7 +9,8 @@ Registered as the `mlp_crosscheck` entry point in the `pytest11` group (pyprojec
 the package is installed (`pip install -e .` included); from a source checkout that is not installed, add
 `-p crosscheck.pytest_plugin` (not both: pytest refuses to register one plugin twice). It registers the options
 --student, --task, --model and --hparam: a plugin defining the same names would conflict.
-Other options: --student-data (default auto), --student-epochs (2), --student-steps (20), --student-timeout (60).
+Other options: --student-data (default auto), --student-epochs (2), --student-steps (20), --student-timeout (60),
+--student-head (mse, ce or bce) and --student-hidden (sigmoid, relu or tanh) instead of the preset's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS
 
 _RUN_KEY = pytest.StashKey[dict]()
 
@@ -34,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--student-epochs", type=int, default=2, help="epochs for the curves check (default 2)")
     g.addoption("--student-steps", type=int, default=20, help="lockstep steps (default 20)")
     g.addoption("--student-timeout", type=float, default=60.0, help="seconds per call into the student's code")
+    g.addoption("--student-head", choices=HEADS, default=None,
+                help="output head instead of the preset's: mse, ce or bce (sigmoid + binary cross-entropy)")
+    g.addoption("--student-hidden", choices=HIDDEN_ACTIVATIONS, default=None,
+                help="hidden activation instead of the preset's (sigmoid)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,9 +56,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--student needs --task")
     try:
         ref = StudentRef.parse(student)
+        changes = {k: v for k, v in (("head", config.getoption("student_head")),
+                                     ("hidden_activation", config.getoption("student_hidden"))) if v is not None}
         specs = student_specs(task, config.getoption("crosscheck_model"),
                               parse_hparams(config.getoption("crosscheck_hparams")),
-                              epochs=config.getoption("student_epochs"))
+                              epochs=config.getoption("student_epochs"), **changes)
     except (ValueError, HparamError, StudentUsageError) as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[_RUN_KEY] = {"ref": ref, "task": task, "specs": specs, "run": None,

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 
 
 DEEP_LAYERS = (784, 100, 30, 10)
-HEADS: dict[str, str] = {"mse": "sigmoid + MSE", "ce": "softmax + cross-entropy"}  # head -> what it computes
+HEADS: dict[str, str] = {  # head -> what it computes
+    "mse": "sigmoid + MSE", "ce": "softmax + cross-entropy", "bce": "sigmoid + binary cross-entropy"}
 # "softmax" is no preset's hidden activation (torch_ref only): crosscheck.diagnose builds it to recognise that slip
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax")
 OPTIMIZERS: dict[str, tuple[str, ...]] = {  # name -> the hyperparameters it takes, as torch.optim names them
@@ -49,7 +50,8 @@ class Spec:
     name: str
     layers: tuple[int, ...] = (784, 30, 10)
     hidden_activation: str = "sigmoid"
-    head: str = "mse"  # "mse": sigmoid output + sum((a-y)^2)/2B; "ce": softmax output + mean cross-entropy
+    head: str = "mse"  # "mse": sigmoid output + sum((a-y)^2)/2B; "ce": softmax output + mean cross-entropy;
+    # "bce": sigmoid output + binary cross-entropy summed over the outputs, mean over the batch (Nielsen's)
     optimizer: str = "sgd"  # a key of OPTIMIZERS (and of numpy_mlp.OPTIMIZERS / torch_ref.OPTIMIZERS)
     hparams: dict[str, Any] = field(default_factory=dict)  # e.g. momentum, weight_decay, betas, eps
     decay_biases: bool = False  # weight decay on biases too (torch's single-group default) or weights only
@@ -174,6 +176,8 @@ MODELS: dict[str, Spec] = {spec.name: spec for spec in [
     Spec("softmax-ce", **_CE, lr=0.1, description="sigmoid hidden, softmax output, mean cross-entropy"),
     Spec("l2-momentum", **_CE, lr=0.1, hparams=dict(momentum=0.9, weight_decay=1e-3),
          description="SGD momentum + L2 on weights only, exactly torch.optim.SGD"),
+    Spec("l2-sgd", **_CE, lr=0.1, hparams=dict(weight_decay=1e-3),
+         description="plain SGD (no momentum) + L2 on weights only, exactly torch.optim.SGD"),
     Spec("nesterov", **_CE, lr=0.1, hparams=dict(momentum=0.9, nesterov=True, weight_decay=1e-3),
          description="SGD Nesterov momentum + L2 on weights only"),
     Spec("adam", **_CE, optimizer="adam", lr=0.01, hparams=dict(betas=(0.9, 0.999), eps=1e-8),
@@ -196,16 +200,20 @@ TASKS: dict[str, list[str]] = {
     "0": ["softmax"], "base": ["base"], "1": ["softmax-ce"], "2": ["l2-momentum"], "3": _TASK3,
     "4": ["base", "softmax-ce", "l2-momentum", *_TASK3],
 }
+# Models a task also offers by --model without running them by default: a task whose default is one model keeps
+# working for a student's class without --model.
+TASK_EXTRAS: dict[str, list[str]] = {"2": ["l2-sgd"], "4": ["l2-sgd"]}
 
 
 def preset(task: str, model: str | None = None) -> list[Spec]:
-    """The task's specs (one model of it if named); task 4 runs them on the deeper [784, 100, 30, 10] net."""
+    """The task's specs (one model of it or of its extras if named); task 4 runs them on the deeper net."""
     if task not in TASKS:
         raise KeyError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     names = TASKS[task]
     if model is not None:
-        if model not in names:
-            raise KeyError(f"task {task} has no model {model!r}; it has {', '.join(names)}")
+        offered = names + TASK_EXTRAS.get(task, [])
+        if model not in offered:
+            raise KeyError(f"task {task} has no model {model!r}; it has {', '.join(offered)}")
         names = [model]
     specs = [MODELS[name] for name in names]
     return [s.replace(layers=DEEP_LAYERS) for s in specs] if task == "4" else specs

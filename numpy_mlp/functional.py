@@ -44,6 +44,15 @@ def half_sse(a: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum((a - y) ** 2) / (2 * len(y)))
 
 
+def binary_cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
+    """Sum over outputs, mean over the batch, of -[y log σ(z) + (1 - y) log(1 - σ(z))], from the logits.
+
+    Written as max(z, 0) - z·y + log1p(e^-|z|), so it stays finite where σ(z) rounds to 0 or 1 (|z| > 37): the
+    form on sigmoid outputs gives log(0) there. Its gradient w.r.t. z is (σ(z) - y) / B.
+    """
+    return float(np.sum(np.maximum(logits, 0.0) - logits * y + np.log1p(np.exp(-np.abs(logits)))) / len(y))
+
+
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean over the batch of -sum(y * log softmax(z)); y may be one-hot or class probabilities."""
     return float(-np.sum(y * log_softmax(logits)) / len(y))

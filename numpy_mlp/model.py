@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpy_mlp.functional import ACTIVATIONS, cross_entropy, half_sse, sigmoid, softmax
+from numpy_mlp.functional import ACTIVATIONS, binary_cross_entropy, cross_entropy, half_sse, sigmoid, softmax
 
 Params = list[np.ndarray]  # [W0 (n_in, n_out), b0 (n_out,), W1, b1, ...]
 
-HEADS = ("mse", "ce")  # sigmoid output + sum-of-squares/2B, or softmax output + mean cross-entropy
+# sigmoid output + sum-of-squares/2B; softmax output + mean cross-entropy; sigmoid output + binary cross-entropy
+# summed over the outputs, mean over the batch (Nielsen's CrossEntropyCost)
+HEADS = ("mse", "ce", "bce")
 
 
 @dataclass
@@ -21,7 +23,7 @@ class Cache:
     hidden: list[np.ndarray]
     masks: list[np.ndarray] | None
     logits: np.ndarray
-    out: np.ndarray  # sigmoid outputs (mse head) or softmax probabilities (ce head)
+    out: np.ndarray  # sigmoid outputs (mse, bce heads) or softmax probabilities (ce head)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class MLP:
                 a = a * masks[layer]
         inputs.append(a)
         logits = a @ params[2 * last] + params[2 * last + 1]
-        out = sigmoid(logits) if self.head == "mse" else softmax(logits)
+        out = softmax(logits) if self.head == "ce" else sigmoid(logits)
         return Cache(inputs, hidden, masks, logits, out)
 
     def predict(self, params: Params, x: np.ndarray) -> np.ndarray:
@@ -75,13 +77,16 @@ class MLP:
         return self.forward(params, x).out
 
     def loss(self, cache: Cache, y: np.ndarray) -> float:
-        return half_sse(cache.out, y) if self.head == "mse" else cross_entropy(cache.logits, y)
+        if self.head == "mse":
+            return half_sse(cache.out, y)
+        return (cross_entropy if self.head == "ce" else binary_cross_entropy)(cache.logits, y)
 
     def backward(self, params: Params, cache: Cache, y: np.ndarray) -> Params:
         """Gradients of the batch loss, in the order of params.
 
-        Both heads give a simple error at the logits: (a - y)/B * a(1 - a) for sigmoid + MSE, and (p - y)/B for
-        softmax fused with cross-entropy (the softmax Jacobian cancels against the log).
+        Every head gives a simple error at the logits: (a - y)/B * a(1 - a) for sigmoid + MSE, (p - y)/B for
+        softmax fused with cross-entropy (the softmax Jacobian cancels against the log), and (a - y)/B for sigmoid
+        with binary cross-entropy (σ'(z) = a(1 - a) cancels against the log the same way).
         """
         derivative = ACTIVATIONS[self.hidden_activation][1]
         out, batch = cache.out, len(y)

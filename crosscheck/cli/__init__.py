@@ -20,7 +20,7 @@ from crosscheck.cli.common import (EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_PASS, E
 from crosscheck.data import DataError, load
 from crosscheck.files import OutputError, check_writable
 from crosscheck.parallel import ClusterError
-from crosscheck.spec import HEADS, MODELS, TASKS, SpecError
+from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS, MODELS, TASK_EXTRAS, TASKS, SpecError
 
 __all__ = ["main", "parser"]
 
@@ -35,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list tasks and their models, then exit")
     p.add_argument("--layers", type=ints, help="layer sizes, e.g. 784,100,30,10")
     p.add_argument("--head", choices=list(HEADS), help="output head: " + "; ".join(f"{k} ({v})" for k, v in HEADS.items()))
+    p.add_argument("--hidden", choices=HIDDEN_ACTIVATIONS[:3], help="hidden activation (default: the preset's, sigmoid)")
     p.add_argument("--epochs", type=positive, help="epochs for the curves (default 10, the lab's; --quick 2)")
     p.add_argument("--lr", type=floats, help="learning rate, or a comma-separated list")
     p.add_argument("--seeds", type=ints, help="seeds (default 0; --sweep 0,1,2)")
@@ -58,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
 def list_models() -> str:
     lines = []
     for number, names in TASKS.items():
-        lines.append(f"task {number}: {', '.join(names)}" + ("  (on 784,100,30,10)" if number == "4" else ""))
+        extras = f"  (also with --model: {', '.join(TASK_EXTRAS[number])})" if number in TASK_EXTRAS else ""
+        lines.append(f"task {number}: {', '.join(names)}" + ("  (on 784,100,30,10)" if number == "4" else "") + extras)
     lines.append("")
     lines += [f"  {name:12s} {spec.description}" for name, spec in MODELS.items()]
     return "\n".join(lines)

@@ -59,7 +59,8 @@ def specs_from_args(args: argparse.Namespace, default_lrs: list[float] | None = 
     except KeyError as error:
         raise UsageError(error.args[0]) from None
     epochs = args.epochs or (2 if args.quick else default_epochs)
-    changes = {k: v for k, v in {"head": args.head, "epochs": epochs, "batch_size": args.batch_size}.items()
+    changes = {k: v for k, v in {"head": args.head, "hidden_activation": args.hidden, "epochs": epochs,
+                                 "batch_size": args.batch_size}.items()
                if v is not None}
     if args.layers:
         if len(args.layers) < 2 or args.layers[0] != 784 or args.layers[-1] != 10 or min(args.layers) < 1:

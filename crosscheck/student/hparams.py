@@ -5,6 +5,7 @@
     softmax-ce     -            -
     l2-momentum    momentum     SGD momentum              v = mu*v - eta*g; w += v equals SGD(momentum=mu) at a
                    l2_factor    SGD weight_decay          constant eta; L2 as g + l2*w, weights only
+    l2-sgd         l2_factor    SGD weight_decay          plain SGD, no momentum; L2 on weights only
     nesterov       momentum, l2_factor (as above)         nesterov=True is the model itself, not a parameter
     dropout        p            Spec.dropout              inverted dropout on hidden layers
                    momentum     SGD momentum
@@ -34,6 +35,7 @@ LAB_HPARAMS: dict[str, dict[str, str]] = {
     "base": {},
     "softmax-ce": {},
     "l2-momentum": dict(_SGD),
+    "l2-sgd": {"l2_factor": "weight_decay"},
     "nesterov": dict(_SGD),
     "dropout": {"p": "dropout", **_SGD},
     "augment": dict(_SGD),
