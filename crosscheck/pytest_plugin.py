@@ -37,9 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--student-epochs", type=int, default=2, help="epochs for the curves check (default 2)")
     g.addoption("--student-steps", type=int, default=20, help="lockstep steps (default 20)")
     g.addoption("--student-timeout", type=float, default=60.0, help="seconds per call into the student's code")
-    g.addoption("--student-head", choices=HEADS, default=None,
+    g.addoption("--student-head", choices=list(HEADS), default=None,
                 help="output head instead of the preset's: mse, ce or bce (sigmoid + binary cross-entropy)")
-    g.addoption("--student-hidden", choices=HIDDEN_ACTIVATIONS, default=None,
+    g.addoption("--student-hidden", choices=HIDDEN_ACTIVATIONS[:3], default=None,
                 help="hidden activation instead of the preset's (sigmoid)")
 
 
