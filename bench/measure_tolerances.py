@@ -4,7 +4,8 @@ The numbers behind crosscheck.tolerances (TOL, AUGMENT_TOL): each tolerance sits
 here, and far below the 1e-3 a real bug shows at. Every cell is recorded, passing or failing, and every lockstep
 step's gradients and parameter steps, not only the first failure's: a failing cell is printed, so the worst
 measured value can exceed its tolerance and show it. Scaled error = max |numpy - torch| / max |torch| per tensor
-(the form the tolerances take; for updates, of the step Δp = p_after - p_before).
+(the form the tolerances take; for updates, of the step Δp = p_after - p_before against torch.optim's step on the
+NumPy gradients, as the lockstep compares it).
 Run: python bench/measure_tolerances.py [--quick] [--data auto] [--head mse|ce|bce] [--hidden sigmoid|relu|tanh]
 """
 
@@ -38,7 +39,7 @@ def cell(spec, data, plan: Plan) -> list[dict]:
             if r.scaled_err is not None and r.name not in ("gradients", "updates")]
     ev = run.evidence
     for step, (gc, gr, pc, pr, p0) in enumerate(zip(ev.grads_candidate, ev.grads_torch, ev.params_candidate,
-                                                    ev.params_torch, ev.params_before)):
+                                                    ev.params_judge, ev.params_before)):
         rows.append({"check": "gradients", "scaled_err": scaled(gc, gr), "step": step})
         rows.append({"check": "updates", "scaled_err": scaled([c - s for c, s in zip(pc, p0)],
                                                               [r - s for r, s in zip(pr, p0)]), "step": step})

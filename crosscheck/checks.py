@@ -61,6 +61,7 @@ class Evidence:
     grads_torch: list[list[np.ndarray]] = field(default_factory=list)
     params_candidate: list[list[np.ndarray]] = field(default_factory=list)  # after each lockstep step
     params_torch: list[list[np.ndarray]] = field(default_factory=list)
+    params_judge: list[list[np.ndarray]] = field(default_factory=list)  # torch.optim on the candidate's gradients
 
 
 def initial_params(spec: Spec) -> list[np.ndarray]:
@@ -321,10 +322,14 @@ def lockstep(run: Run) -> CheckResult:
     """The first plan.steps steps, each from the same parameters: gradients before it, parameters after it.
 
     Before every step the candidate is set to torch's parameters, so each step is compared on its own: round-off
-    cannot accumulate, even where the trajectory is chaotic (at lr 10, 1e-16 grows ~10x per step). Optimizer
-    state (momentum, moments) is each side's own and carries over, so a wrong state update still shows.
+    cannot accumulate, even where the trajectory is chaotic (at lr 10, 1e-16 grows ~10x per step). The gradients
+    are compared with torch's; the step with torch.optim's step on the candidate's own gradients (a second
+    optimizer, the judge), so round-off in a gradient that an adaptive optimizer divides by its own size (Adagrad,
+    Adam: a rounding-level entry becomes a step of about lr) is never blamed on the update. Optimizer state
+    (momentum, moments) is each side's own and carries over, so a wrong state update still shows.
     """
     spec, cand, ref, evidence, labels = run.spec, run.candidate(), run.ref, run.evidence, run.labels
+    judge = TorchSide(spec, run.init)  # torch.optim fed the candidate's own gradients: it judges the update alone
     worst = {"gradients": 0.0, "updates": 0.0}
     scaled = {"gradients": 0.0, "updates": 0.0}
     batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, run.data, epoch, ref))
@@ -353,7 +358,10 @@ def lockstep(run: Run) -> CheckResult:
         if gradients.passed:
             worst["gradients"] = max(worst["gradients"], gradients.max_abs_err)
             scaled["gradients"] = max(scaled["gradients"], gradients.scaled_err)
-            result = compare_steps(params_c, evidence.params_torch[-1], start, TOL["updates"], step)
+            judge.set_params(start)
+            judge.step_with(grads_c, batch.lr)
+            evidence.params_judge.append(judge.params())
+            result = compare_steps(params_c, evidence.params_judge[-1], start, TOL["updates"], step)
         if not result.passed:
             return _not_again_at_step_0(run, result)
         worst["updates"] = max(worst["updates"], result.max_abs_err)
@@ -386,7 +394,7 @@ def probe_steps(run: Run, first_step: int) -> CheckResult:
     spec = run.spec
     with located("updates", first_step):
         cand = run.make_candidate(spec, run.init)
-    ref = TorchSide(spec, run.init)
+    ref, judge = TorchSide(spec, run.init), TorchSide(spec, run.init)
     rng = np.random.default_rng([spec.seed, 9])
     lrs = probe_lrs(spec)
     for i, (size, lr) in enumerate(zip(PROBE_BATCHES, lrs)):
@@ -405,7 +413,9 @@ def probe_steps(run: Run, first_step: int) -> CheckResult:
                 cand.step(batch)
                 params_c = cand.params()
             ref.step(batch)
-            result = compare_steps(params_c, ref.params(), start, TOL["updates"], step)
+            judge.set_params(start)
+            judge.step_with(grads_c, lr)
+            result = compare_steps(params_c, judge.params(), start, TOL["updates"], step)
         if not result.passed:
             result.message += where
             result.hint = _probe_hint(result, size, lr, spec)
