@@ -1,7 +1,8 @@
 """Measure the chaos control's margin: how far a correct candidate drifts beyond torch's own perturbed controls.
 
 For every preset at the chaotic learning rates, the NumPy reference (a correct candidate) and torch are trained
-free-running from the same init, and torch again from CHAOS_CONTROLS + 1 inits perturbed by 1e-15. For each
+free-running from the same init, and torch again CHAOS_CONTROLS + 1 times with 1e-15 round-off added at every
+step (crosscheck.checks.controls). For each
 epoch where the reference's curve differs from torch's, the ratio of its gap to the largest control's gap
 (accuracy and loss) is what CHAOS_MARGIN must cover; the extra control, set against the others, gives a second
 sample of the same ratio. Epochs where no control drifts but the reference does would be false FAILs: counted.
@@ -15,7 +16,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from crosscheck.checks import initial_params, perturbed, train_curve
+from crosscheck.checks import controls, initial_params, train_curve
 from crosscheck.data import load
 from crosscheck.sides import NumpySide, TorchSide
 from crosscheck.spec import MODELS, preset
@@ -43,8 +44,7 @@ def cell(spec, data, n_controls: int) -> list[dict]:
     with single_threaded():
         ref = train_curve(spec, data, TorchSide(spec, init), data.x_test)
         cand = train_curve(spec, data, NumpySide(spec, init), data.x_test)
-        drifts = [train_curve(spec, data, TorchSide(spec, perturbed(init, spec.seed, k)), data.x_test)
-                  for k in range(n_controls + 1)]
+        drifts = controls(spec, data, init, data.x_test, n_controls + 1)
     rows = [dict(r, candidate="numpy") for r in ratios(cand, ref, drifts[:-1])]
     rows += [dict(r, candidate="control") for r in ratios(drifts[-1], ref, drifts[:-1])]
     return [dict(r, model=spec.name, layers=len(spec.layers) - 1, lr=spec.lr, seed=spec.seed) for r in rows]
@@ -55,10 +55,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="lr 10 only, one seed, 5 epochs")
     parser.add_argument("--data", default="auto")
     parser.add_argument("--controls", type=int, default=CHAOS_CONTROLS, help=f"default {CHAOS_CONTROLS}")
+    parser.add_argument("--hidden", help="every preset with this hidden activation")
     args = parser.parse_args()
     data = load(args.data)
     lrs, seeds, epochs = ([10.0], [0], 5) if args.quick else ([1.0, 10.0], [0, 1, 2], 10)
     specs = [MODELS[name] for name in MODELS if name != "softmax"] + preset("4")
+    if args.hidden:
+        specs = [s.replace(hidden_activation=args.hidden) for s in specs]
     rows = [row for spec in specs for lr in lrs for seed in seeds
             for row in cell(spec.replace(lr=lr, seed=seed, epochs=epochs), data, args.controls)]
     table = pd.DataFrame(rows)

@@ -22,10 +22,11 @@ class Tolerance:
 
     rtol: float
     floor_scale: float = 1.0
+    atol_min: float = 0.0  # an absolute floor where the reference's own error is known (finite differences)
 
     def atol(self, want: np.ndarray) -> float:
         finite = np.abs(want[np.isfinite(want)])
-        return self.rtol * self.floor_scale * (float(finite.max()) if finite.size else 0.0)
+        return max(self.rtol * self.floor_scale * (float(finite.max()) if finite.size else 0.0), self.atol_min)
 
 
 def constant_ratio(got: np.ndarray, want: np.ndarray) -> float | None:

@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     student = config.getoption("student")
     if student is None:
         return
+    from crosscheck.checks import Plan  # noqa: PLC0415
     from crosscheck.student.hparams import HparamError, parse_hparams  # noqa: PLC0415
     from crosscheck.student.runner import StudentUsageError, expected_checks, student_specs  # noqa: PLC0415
     from crosscheck.student.sandbox import StudentRef  # noqa: PLC0415
@@ -61,9 +62,12 @@ def pytest_configure(config: pytest.Config) -> None:
         specs = student_specs(task, config.getoption("crosscheck_model"),
                               parse_hparams(config.getoption("crosscheck_hparams")),
                               epochs=config.getoption("student_epochs"), **changes)
+        plan = Plan(steps=config.getoption("student_steps"))  # a count below 1 is refused here, before any run
+        if not config.getoption("student_timeout") > 0:
+            raise ValueError(f"--student-timeout must be positive, got {config.getoption('student_timeout')}")
     except (ValueError, HparamError, StudentUsageError) as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[_RUN_KEY] = {"ref": ref, "task": task, "specs": specs, "run": None,
+    config.stash[_RUN_KEY] = {"ref": ref, "task": task, "specs": specs, "plan": plan, "run": None,
                               "names": [(s.name, expected_checks(s)) for s in specs]}
 
 
@@ -91,7 +95,6 @@ class CheckItem(pytest.Item):
         if state["run"] is None:
             import dataclasses  # noqa: PLC0415
 
-            from crosscheck.checks import Plan  # noqa: PLC0415
             from crosscheck.data import load  # noqa: PLC0415
             from crosscheck.diagnose import diagnose  # noqa: PLC0415
             from crosscheck.student.runner import run_student, sandbox_factories  # noqa: PLC0415
@@ -102,7 +105,7 @@ class CheckItem(pytest.Item):
             factory, function = sandbox_factories(state["ref"], limits)
             state["run"] = run_student(state["task"], state["specs"], load(self.config.getoption("student_data")),
                                        f"student {state['ref']}", factory, function,
-                                       Plan(steps=self.config.getoption("student_steps")), diagnose)
+                                       state["plan"], diagnose)
         return state["run"]
 
     def runtest(self) -> None:
