@@ -33,10 +33,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "code in the run gets max(600, 10x) seconds")
     g.add_argument("--gradescope", metavar="PATH",
                    help="also write Gradescope's results.json here (one test per check, 1 point each)")
+    g.add_argument("--sandbox-user", metavar="NAME",
+                   help="the user the student's code runs as when the harness is root (default: nobody)")
+    g.add_argument("--require-isolation", action="store_true", default=None,
+                   help="refuse to run (exit 2) unless the student's code gets its own uid and pid/net/mount "
+                        "namespaces (the harness must be root, and namespaces allowed)")
 
 
 def wants_student_mode(args: argparse.Namespace) -> bool:
-    return any(getattr(args, k, None) is not None for k in ("student", "hparam", "timeout", "gradescope"))
+    return any(getattr(args, k, None) is not None
+               for k in ("student", "hparam", "timeout", "gradescope", "sandbox_user", "require_isolation"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from crosscheck.checks import Plan  # noqa: PLC0415
     from crosscheck.student.runner import (StudentUsageError, default_diagnose, prepare_specs,  # noqa: PLC0415
                                            run_student, sandbox_factories)
-    from crosscheck.student.sandbox import Limits, StudentRef  # noqa: PLC0415
+    from crosscheck.student.sandbox import IsolationError, Limits, StudentRef, isolation_summary  # noqa: PLC0415
 
     if args.student is None:
-        raise UsageError("--hparam, --timeout and --gradescope apply to --student runs")
+        raise UsageError("--hparam, --timeout, --gradescope, --sandbox-user and --require-isolation apply to "
+                         "--student runs")
     try:
         student = StudentRef.parse(args.student)
     except ValueError as error:
@@ -73,14 +80,19 @@ def run(args: argparse.Namespace) -> int:
         specs = prepare_specs(specs, overrides)
     except StudentUsageError as error:
         raise UsageError(str(error)) from None
-    limits = Limits()
+    limits = Limits(sandbox_user=args.sandbox_user, require_isolation=bool(args.require_isolation))
     if args.timeout is not None:
         limits = dataclasses.replace(limits, call_timeout=args.timeout,
                                      total_timeout=max(limits.total_timeout, 10 * args.timeout))
+    try:
+        isolation = isolation_summary(limits)
+    except IsolationError as error:
+        raise UsageError(str(error)) from None
     factory, function = sandbox_factories(student, limits)
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
                       Plan(steps=args.steps or STUDENT_STEPS, fd_coords=0), default_diagnose(),
                       show_progress=not args.no_progress)
+    run.report.isolation = isolation
     # every worker is dead by now: what is written and printed below is the harness's alone, files first
     output = "\n".join(f"[{model}]\n{text}" if len(run.output) > 1 else text
                        for model, text in run.output.items() if text)

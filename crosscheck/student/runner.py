@@ -46,7 +46,8 @@ from crosscheck.sides import Batch, TorchSide
 from crosscheck.spec import Spec, preset, run_keys
 from crosscheck.student.adapter import (HparamError, LabSide, StudentError, apply_hparams, batch_inputs,
                                         call_function, import_student, lab_kwargs)
-from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
+from crosscheck.student.sandbox import (IsolationError, Limits, SandboxFunction, SandboxSide, StudentRef,
+                                        isolation_summary)
 
 STUDENT_STEPS, STUDENT_EPOCHS, DROPOUT_SAMPLES = 20, 2, 16
 CHECK_ORDER = ("load", "forward", "gradients", "updates", "curves")
@@ -588,11 +589,18 @@ def check_student(student: str | StudentRef | type, task: str, model: str | None
     specs = student_specs(task, model, hparams, epochs, **changes)
     if isinstance(student, str):
         student = StudentRef.parse(student)
+    isolation = ""
     if isinstance(student, StudentRef):
         subject = f"student {student}" + ("" if isolate else " (in process)")
+        try:
+            isolation = isolation_summary(limits) if isolate else ""
+        except IsolationError as error:  # --require-isolation where it cannot be had, a bad sandbox_user
+            raise StudentUsageError(str(error)) from None
         factory, function = sandbox_factories(student, limits) if isolate else in_process_factories(student)
     else:
         subject = f"student {getattr(student, '__qualname__', student)} (in process)"
         factory, function = in_process_factories(student)
-    return run_student(task, specs, data, subject, factory, function, Plan(steps=steps, fd_coords=0),
-                       default_diagnose() if diagnose else None, show_progress)
+    run = run_student(task, specs, data, subject, factory, function, Plan(steps=steps, fd_coords=0),
+                      default_diagnose() if diagnose else None, show_progress)
+    run.report.isolation = isolation
+    return run

@@ -11,11 +11,11 @@ Isolation, and what it is not:
   student's code shares the worker's process and may have patched NumPy or our adapter there;
 - the reference (torch) lives in this process only, and the report is written by this process after the worker
   is dead, so nothing the student does in its own process can change a verdict into a PASS.
-It is not a security boundary against deliberate escape: no namespaces, seccomp or network isolation. A
-process that calls setsid leaves the worker's session and survives the final kill (which takes the process group
-and every process left in the session); the student's code runs with the harness's user id, so it can read what
-that user can and signal or prlimit the harness. Run untrusted submissions in a
-container (Gradescope, CI) as usual; this layer makes honest mistakes and crude tricks safe and legible.
+On top of that, isolation.py decides what this machine allows (stated in the report): as root, the worker runs as
+an unprivileged user in fresh pid/net/mount namespaces under an init of ours (jail.py), so it can neither see nor
+signal the harness, nor outlive the run, nor write the report files; with a copy of the submission's folder when
+that user may not read it. Without root, a user namespace gives the namespaces alone; without either, the process
+isolation above is all there is, and deliberately hostile code can reach the harness (README, "Untrusted code").
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -37,11 +38,13 @@ import numpy as np
 from crosscheck.spec import Spec
 from crosscheck.student.adapter import (StudentError, batch_inputs, check_array, lab_kwargs, printable,
                                         spec_to_json)
+from crosscheck.student.isolation import Isolation, IsolationError, available, copy_folder, make_cgroup
+from crosscheck.student.jail import STATUS
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
-        "from crosscheck.student.worker import main; main(sys.argv[1:])")
+        "from crosscheck.student.jail import main; main(sys.argv[1:])")
 OUTPUT_EXCERPT = 4000  # characters of the student's captured output shown in a report
 
 
@@ -52,6 +55,23 @@ class Limits:
     cpu_seconds: int = 600  # RLIMIT_CPU
     memory_mb: int = 4096  # RLIMIT_AS; `import torch` alone maps ~3.2 GB of address space
     file_mb: int = 64  # RLIMIT_FSIZE: the captured output and any file the student writes
+    processes: int = 8  # RLIMIT_NPROC under the worker's own uid: memory_mb x processes bounds the submission
+    sandbox_user: str | None = None  # the worker's user when the harness is root (None: nobody)
+    require_isolation: bool = False  # refuse to run (IsolationError) without a separate uid and namespaces
+
+
+def isolation_for(limits: Limits) -> Isolation:
+    """The isolation workers get here; IsolationError when it is not what the limits insist on."""
+    isolation = available(limits.sandbox_user)
+    if limits.require_isolation and not isolation.strong:
+        raise IsolationError(f"--require-isolation: a separate uid with pid/net/mount namespaces is not available "
+                             f"here (only: {isolation.describe(limits.memory_mb, limits.processes)})")
+    return isolation
+
+
+def isolation_summary(limits: Limits) -> str:
+    """The isolation in force, in words, for the report (raises IsolationError like isolation_for)."""
+    return isolation_for(limits).describe(limits.memory_mb, limits.processes)
 
 
 @dataclass(frozen=True)
@@ -90,30 +110,59 @@ class WorkerProcess:
 
     def __init__(self, limits: Limits = Limits(), deadline: float | None = None):
         self.limits = limits
+        self.isolation = isolation_for(limits)
         self.dir = Path(tempfile.mkdtemp(prefix="crosscheck-student-"))
         self.output_path = self.dir / ".output"
         self.dead: str | None = None
         self.output = ""
         self._closed = False
+        self._staged: tuple[str, str] | None = None  # (the worker's copy of the student's folder, that folder)
+        self._cgroup = (make_cgroup(self.isolation.cgroup, limits.memory_mb << 20, limits.processes)
+                        if self.isolation.cgroup else None)
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        status_r, status_w = os.pipe()  # the worker's exit status, from its init (in namespaces only)
+        pass_fds = (req_r, rep_w, status_w) if self.isolation.prefix else (req_r, rep_w)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir), "TMPDIR": str(self.dir),
                "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "MPLBACKEND": "Agg"}
-        worker_limits = {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_seconds,
-                         "file_bytes": limits.file_mb << 20}
+        command = [*self.isolation.prefix, sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w),
+                   json.dumps(self._worker_limits()), json.dumps(self.isolation.jail(status_w, self._cgroup))]
+        if self.isolation.uid is not None:
+            os.chown(self.dir, self.isolation.uid, self.isolation.gid)
         with open(self.output_path, "wb") as out:
             # our own descriptor of the capture: the student may unlink or replace the path, never this file
             self._output_fd = os.open(self.output_path, os.O_RDONLY)
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w), json.dumps(worker_limits)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, env=env,
-                pass_fds=(req_r, rep_w), start_new_session=True)
-        os.close(req_r), os.close(rep_w)
-        os.set_blocking(req_w, False), os.set_blocking(rep_r, False)
-        self._fds = (req_w, rep_r)
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.dir, env=env, pass_fds=pass_fds, start_new_session=True)
+        os.close(req_r), os.close(rep_w), os.close(status_w)
+        os.set_blocking(req_w, False), os.set_blocking(rep_r, False), os.set_blocking(status_r, False)
+        self._fds = (req_w, rep_r, status_r)
         self.channel = Channel(rep_r, req_w, alive=lambda: self.proc.poll() is None)
         self.deadline = time.monotonic() + limits.total_timeout if deadline is None else deadline
+
+    def _worker_limits(self) -> dict[str, int]:
+        limits = {"memory_bytes": self.limits.memory_mb << 20, "cpu_seconds": self.limits.cpu_seconds,
+                  "file_bytes": self.limits.file_mb << 20}
+        if self.isolation.uid is not None:  # counted per uid: only a uid of the submission's own makes it a bound
+            limits["processes"] = self.limits.processes
+        return limits
+
+    def stage(self, path: Path) -> Path:
+        """The student's file as the worker will import it: under a uid of its own, from a copy of its folder."""
+        if self.isolation.uid is None:
+            return path
+        copy = self.dir / "submission"
+        try:
+            copy_folder(path.parent, copy, self.isolation.uid, self.isolation.gid)
+        except (ValueError, OSError) as error:
+            raise StudentError(f"could not copy the submission for the sandboxed worker: {error}") from None
+        self._staged = (str(copy), str(path.parent))
+        return copy / path.name
+
+    def _unstaged(self, text: str) -> str:
+        """Messages and output name the student's own folder, not the worker's copy of it."""
+        return text.replace(*self._staged) if self._staged else text
 
     def request(self, header: dict[str, Any], arrays: list[np.ndarray], what: str, reply_bytes: int = 0
                 ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -139,15 +188,27 @@ class WorkerProcess:
             self._die(f"the student's process sent a malformed reply during {what}; it was killed")
         if not reply["ok"]:
             layer, param = reply.get("layer"), reply.get("param")
-            raise StudentError(str(reply.get("error"))[:2000],
+            raise StudentError(self._unstaged(str(reply.get("error")))[:2000],
                                layer if type(layer) is int and 0 <= layer < 1000 else None,
                                param if param in ("weight", "bias", "output") else None)
         return reply, out
 
-    def _exit_reason(self, what: str) -> str:
+    def _exit_code(self) -> int | None:
+        """The worker's exit code (negative: the signal), None if it is still running. In namespaces the worker is
+        not our child: its init reports the code on the status pipe before it exits."""
         try:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
+            return None
+        try:
+            raw = os.read(self._fds[2], STATUS.size)
+        except OSError:
+            raw = b""
+        return STATUS.unpack(raw)[0] if len(raw) == STATUS.size else code
+
+    def _exit_reason(self, what: str) -> str:
+        code = self._exit_code()
+        if code is None:
             return f"the student's process closed its channel during {what}; it was killed"
         if code == 0:
             return (f"the student's process exited with code 0 during {what}, before answering: a submission "
@@ -191,13 +252,18 @@ class WorkerProcess:
         self._closed = True
         self.kill()
         _kill_session(self.proc.pid)
-        self.output = read_excerpt(self._output_fd)
+        self.output = self._unstaged(read_excerpt(self._output_fd))
         for fd in (*self._fds, self._output_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._cgroup:
+            try:
+                os.rmdir(self._cgroup)
+            except OSError:
+                pass
         return self.output
 
     def __del__(self) -> None:  # a safety net; callers close() explicitly
@@ -310,6 +376,7 @@ class SandboxFunction:
 def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> str:
     """The load request; on failure the worker is closed and its captured output rides on the error."""
     try:
+        header = dict(header, path=str(worker.stage(student.path)))
         return printable(worker.request(header, init, f"loading {student}")[0].get("info", ""))[:200]
     except StudentError as error:
         error.output = worker.close()
