@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crosscheck.student.jail import blocked, needed_paths, unreadable
+from crosscheck.student.jail import blocked, may, needed_paths, unreadable
 
 NAMESPACES = ("--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--net")
 USER_NAMESPACE = ("--user", "--map-root-user")
 DEFAULT_USER = "nobody"
-MAX_COPY_BYTES, MAX_COPY_FILES = 64 << 20, 2000  # the submission's folder, copied for a worker that may not read it
+MAX_COPY_BYTES, MAX_COPY_FILES = 64 << 20, 2000  # the most of a submission's folder copied for its worker
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -92,7 +92,7 @@ def detect(user: str | None, root: bool) -> Isolation:
     uid, gid, prefix = entry.pw_uid, entry.pw_gid, _unshare(())
     closed = _closed(uid, gid, enterable=bool(prefix))
     if closed:
-        return Isolation(missing=f"root, but {name} may not read {closed}")
+        return Isolation(missing=f"root, but {name} may not reach {closed}")
     if not prefix:
         return Isolation(user=name, uid=uid, gid=gid, missing="unshare refused here")
     return Isolation(prefix, name, uid, gid, cgroup_parent())
@@ -150,18 +150,22 @@ def make_cgroup(parent: str, memory_bytes: int, processes: int) -> str:
     return str(folder)
 
 
-def copy_folder(source: Path, target: Path, uid: int, gid: int) -> None:
-    """The submission's folder for a worker that may not read it (pytest's tmp_path sits in a 0700 folder): regular
-    files and folders, owned by the worker's user; links stay links (resolved with the worker's own rights);
-    hidden entries and __pycache__ are left out. Raises ValueError past MAX_COPY_FILES or MAX_COPY_BYTES."""
+def copy_submission(file: Path, target: Path, uid: int, gid: int) -> Path:
+    """The student's file and its folder (for sibling imports), copied for a worker whose user may not reach them
+    (pytest's tmp_path sits in a 0700 folder), owned by that user; returns the file's copy. Copied: the file itself,
+    and whatever else the folder's own permission bits let that user read (so nothing it could not read anyway);
+    links stay links, resolved later with the worker's own rights; hidden entries and __pycache__ are left out.
+    Raises ValueError past MAX_COPY_FILES entries or MAX_COPY_BYTES."""
     entries, size = [], 0
-    for relative, st in _walk(source):
+    for relative, st in _walk(file.parent, uid, gid):
         entries.append((relative, st))
         size += st.st_size if stat.S_ISREG(st.st_mode) else 0
         if len(entries) > MAX_COPY_FILES or size > MAX_COPY_BYTES:
-            raise ValueError(f"the submission's folder {source} holds more than {MAX_COPY_FILES} entries or "
+            raise ValueError(f"the submission's folder {file.parent} holds more than {MAX_COPY_FILES} entries or "
                              f"{MAX_COPY_BYTES >> 20} MB, the most copied for the sandboxed worker: put the "
                              f"submission in a folder of its own")
+    if Path(file.name) not in {relative for relative, _ in entries}:
+        entries.append((Path(file.name), file.lstat()))
     target.mkdir()
     os.chown(target, uid, gid)
     for relative, st in entries:
@@ -169,21 +173,22 @@ def copy_folder(source: Path, target: Path, uid: int, gid: int) -> None:
         if stat.S_ISDIR(st.st_mode):
             to.mkdir()
         elif stat.S_ISLNK(st.st_mode):
-            to.symlink_to(os.readlink(source / relative))
+            to.symlink_to(os.readlink(file.parent / relative))
         else:
-            shutil.copyfile(source / relative, to, follow_symlinks=False)
+            shutil.copyfile(file.parent / relative, to, follow_symlinks=False)
         os.chown(to, uid, gid, follow_symlinks=False)
+    return target / file.name
 
 
-def _walk(folder: Path, relative: Path = Path()) -> Any:
-    """(relative path, lstat) of the folders, files and links below `folder`, parents first, without following links."""
+def _walk(folder: Path, uid: int, gid: int, relative: Path = Path()) -> Any:
+    """(relative path, lstat) of what uid/gid may read below `folder` by its own bits, parents first, links unfollowed."""
     with os.scandir(folder / relative) as it:
         for entry in sorted(it, key=lambda e: e.name):
+            st = entry.stat(follow_symlinks=False)
             if entry.name.startswith(".") or entry.name == "__pycache__":
                 continue
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode) and may(st, uid, gid, os.R_OK | os.X_OK):
                 yield relative / entry.name, st
-                yield from _walk(folder, relative / entry.name)
-            elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                yield from _walk(folder, uid, gid, relative / entry.name)
+            elif stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and may(st, uid, gid, os.R_OK)):
                 yield relative / entry.name, st

@@ -38,7 +38,7 @@ import numpy as np
 from crosscheck.spec import Spec
 from crosscheck.student.adapter import (StudentError, batch_inputs, check_array, lab_kwargs, printable,
                                         spec_to_json)
-from crosscheck.student.isolation import Isolation, IsolationError, available, copy_folder, make_cgroup
+from crosscheck.student.isolation import Isolation, IsolationError, available, copy_submission, make_cgroup
 from crosscheck.student.jail import STATUS
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
@@ -154,11 +154,11 @@ class WorkerProcess:
             return path
         copy = self.dir / "submission"
         try:
-            copy_folder(path.parent, copy, self.isolation.uid, self.isolation.gid)
+            staged = copy_submission(path, copy, self.isolation.uid, self.isolation.gid)
         except (ValueError, OSError) as error:
             raise StudentError(f"could not copy the submission for the sandboxed worker: {error}") from None
         self._staged = (str(copy), str(path.parent))
-        return copy / path.name
+        return staged
 
     def _unstaged(self, text: str) -> str:
         """Messages and output name the student's own folder, not the worker's copy of it."""
