@@ -166,8 +166,7 @@ def copy_submission(file: Path, target: Path, uid: int, gid: int) -> Path:
                              f"submission in a folder of its own")
     if Path(file.name) not in {relative for relative, _ in entries}:
         entries.append((Path(file.name), file.lstat()))
-    target.mkdir()
-    os.chown(target, uid, gid)
+    target.mkdir(mode=0o700)  # closed to the worker's user until every file is written (no link planted meanwhile)
     for relative, st in entries:
         to = target / relative
         if stat.S_ISDIR(st.st_mode):
@@ -176,12 +175,14 @@ def copy_submission(file: Path, target: Path, uid: int, gid: int) -> Path:
             to.symlink_to(os.readlink(file.parent / relative))
         else:
             shutil.copyfile(file.parent / relative, to, follow_symlinks=False)
-        os.chown(to, uid, gid, follow_symlinks=False)
+    for relative, _ in entries:
+        os.chown(target / relative, uid, gid, follow_symlinks=False)
+    os.chown(target, uid, gid)
     return target / file.name
 
 
 def _walk(folder: Path, uid: int, gid: int, relative: Path = Path()) -> Any:
-    """(relative path, lstat) of what uid/gid may read below `folder` by its own bits, parents first, links unfollowed."""
+    """(relative path, lstat) of what uid/gid may read below `folder` by its own bits; parents first, links as such."""
     with os.scandir(folder / relative) as it:
         for entry in sorted(it, key=lambda e: e.name):
             st = entry.stat(follow_symlinks=False)

@@ -27,6 +27,7 @@ from typing import Any
 
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC = 0x2, 0x4, 0x1000, 0x4000
 PR_SET_NO_NEW_PRIVS = 38
+SHARED_FOLDERS = ("/dev/shm", "/var/tmp", "/run/lock")  # world-writable on a typical system, /dev/shm in memory
 STATUS = struct.Struct("<i")  # the worker's exit code as subprocess reports it: negative for a signal
 
 
@@ -76,11 +77,19 @@ def open_paths(paths: list[str], uid: int, gid: int) -> None:
     and only the entries leading to the paths are bind-mounted back into it: the rest of that folder stays out of
     sight. The paths themselves keep their own permissions."""
     while (folder := _first_blocked(paths, uid, gid)) is not None:
-        if folder == "/":
-            raise OSError(f"{uid}:{gid} may not enter /")
-        depth = len(Path(folder).parts)
-        names = {Path(p).parts[depth] for p in paths if Path(p).parts[:depth] == Path(folder).parts}
-        _cover(folder, sorted(names))
+        keep_only(folder, paths)
+
+
+def keep_only(folder: str, paths: list[str]) -> None:
+    """Cover `folder` with an empty tmpfs, and bind back only its entries on the way to `paths` (real paths)."""
+    if folder == "/":
+        raise OSError("cannot cover /")
+    depth = len(Path(folder).parts)
+    _cover(folder, sorted({Path(p).parts[depth] for p in paths if _below(p, folder)}))
+
+
+def _below(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 def _first_blocked(paths: list[str], uid: int, gid: int) -> str | None:
@@ -98,6 +107,18 @@ def _cover(folder: str, names: list[str]) -> None:
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
         _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)  # the original, opened before the cover
         os.close(fd)
+
+
+def private_folders(paths: list[str], uid: int, gid: int) -> None:
+    """The worker's view of the files, in its mount namespace: the way to `paths` (its own working directory last)
+    open; that directory the only entry left in the temporary folder (other workers' directories, the report files
+    someone put there, out of sight); and the shared world-writable folders replaced by small private tmpfs (a
+    channel between workers closed, and /dev/shm, itself memory, bounded)."""
+    open_paths(paths, uid, gid)
+    keep_only(os.path.dirname(paths[-1]), paths)
+    for folder in SHARED_FOLDERS:
+        if os.path.isdir(folder) and not os.path.islink(folder) and not any(_below(p, folder) for p in paths):
+            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -126,8 +147,8 @@ def enter(jail: dict[str, Any], root: str, protocol_fds: tuple[int, int]) -> Non
     uid, gid = jail.get("uid"), jail.get("gid")
     if jail.get("init"):
         if uid is not None:
-            open_paths(needed_paths(root) + [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
-                       + [os.getcwd()], uid, gid)
+            private_folders(needed_paths(root) + [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
+                            + [os.getcwd()], uid, gid)
         if jail.get("cgroup"):
             Path(jail["cgroup"], "cgroup.procs").write_text("0")  # this process, and so all it forks
         sys.stdout.flush(), sys.stderr.flush()

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -106,9 +105,10 @@ def _signal_name(code: int) -> str:
 
 class WorkerProcess:
     """One sandboxed worker: spawn, request/reply with deadlines, kill, collect the captured output.
-    `deadline` (time.monotonic()) is the run's, shared by its workers; by default this worker's own total."""
+    `deadline` (time.monotonic()) is the run's, shared by its workers; by default this worker's own total.
+    `submission` (the student's file) is what the worker will import: see `.submission`."""
 
-    def __init__(self, limits: Limits = Limits(), deadline: float | None = None):
+    def __init__(self, limits: Limits = Limits(), deadline: float | None = None, submission: Path | None = None):
         self.limits = limits
         self.isolation = isolation_for(limits)
         self.dir = Path(tempfile.mkdtemp(prefix="crosscheck-student-"))
@@ -117,8 +117,19 @@ class WorkerProcess:
         self.output = ""
         self._closed = False
         self._staged: tuple[str, str] | None = None  # (the worker's copy of the student's folder, that folder)
+        try:  # while the directory is still ours alone: no one can plant a link in it while we write as root
+            self.submission = self._stage(submission) if submission is not None else None
+        except StudentError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self._cgroup = (make_cgroup(self.isolation.cgroup, limits.memory_mb << 20, limits.processes)
                         if self.isolation.cgroup else None)
+        self.proc, self._output_fd, self._fds = self._spawn()
+        self.channel = Channel(self._fds[1], self._fds[0], alive=lambda: self.proc.poll() is None)
+        self.deadline = time.monotonic() + limits.total_timeout if deadline is None else deadline
+
+    def _spawn(self) -> tuple[subprocess.Popen, int, tuple[int, int, int]]:
+        """The worker process; our descriptors of its capture, and of the request, reply and status pipes."""
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         status_r, status_w = os.pipe()  # the worker's exit status, from its init (in namespaces only)
@@ -128,18 +139,16 @@ class WorkerProcess:
                "MPLBACKEND": "Agg"}
         command = [*self.isolation.prefix, sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w),
                    json.dumps(self._worker_limits()), json.dumps(self.isolation.jail(status_w, self._cgroup))]
-        if self.isolation.uid is not None:
-            os.chown(self.dir, self.isolation.uid, self.isolation.gid)
         with open(self.output_path, "wb") as out:
             # our own descriptor of the capture: the student may unlink or replace the path, never this file
-            self._output_fd = os.open(self.output_path, os.O_RDONLY)
-            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.dir, env=env, pass_fds=pass_fds, start_new_session=True)
+            output_fd = os.open(self.output_path, os.O_RDONLY)
+            if self.isolation.uid is not None:  # the worker's from now on; nothing is created in it as root after
+                os.chown(self.dir, self.isolation.uid, self.isolation.gid)
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=self.dir, env=env, pass_fds=pass_fds, start_new_session=True)
         os.close(req_r), os.close(rep_w), os.close(status_w)
         os.set_blocking(req_w, False), os.set_blocking(rep_r, False), os.set_blocking(status_r, False)
-        self._fds = (req_w, rep_r, status_r)
-        self.channel = Channel(rep_r, req_w, alive=lambda: self.proc.poll() is None)
-        self.deadline = time.monotonic() + limits.total_timeout if deadline is None else deadline
+        return proc, output_fd, (req_w, rep_r, status_r)
 
     def _worker_limits(self) -> dict[str, int]:
         limits = {"memory_bytes": self.limits.memory_mb << 20, "cpu_seconds": self.limits.cpu_seconds,
@@ -148,7 +157,7 @@ class WorkerProcess:
             limits["processes"] = self.limits.processes
         return limits
 
-    def stage(self, path: Path) -> Path:
+    def _stage(self, path: Path) -> Path:
         """The student's file as the worker will import it: under a uid of its own, from a copy of its folder."""
         if self.isolation.uid is None:
             return path
@@ -311,7 +320,7 @@ class SandboxSide:
         self.shapes = [tuple(p.shape) for p in init]
         self.param_bytes = sum(p.nbytes for p in init)
         self._params: list[np.ndarray] | None = [p.copy() for p in init]
-        self.worker = WorkerProcess(limits, deadline)
+        self.worker = WorkerProcess(limits, deadline, student.path)
         required, optional = lab_kwargs(spec)
         header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
                   "spec": spec_to_json(spec), "required": required, "optional": optional}
@@ -359,7 +368,7 @@ class SandboxFunction:
 
     def __init__(self, student: StudentRef, limits: Limits = Limits(), deadline: float | None = None):
         self.student = student
-        self.worker = WorkerProcess(limits, deadline)
+        self.worker = WorkerProcess(limits, deadline, student.path)
         header = {"op": "load", "kind": "function", "path": str(student.path), "name": student.name}
         self.info = _load(self.worker, header, [], student)
 
@@ -376,7 +385,7 @@ class SandboxFunction:
 def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> str:
     """The load request; on failure the worker is closed and its captured output rides on the error."""
     try:
-        header = dict(header, path=str(worker.stage(student.path)))
+        header = dict(header, path=str(worker.submission))
         return printable(worker.request(header, init, f"loading {student}")[0].get("info", ""))[:200]
     except StudentError as error:
         error.output = worker.close()

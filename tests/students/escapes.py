@@ -139,12 +139,13 @@ class HoardsMemoryInChildren(Network):
 
 
 class ReadsAFile(Network):
-    """Reads a file that only the harness's user may read."""
+    """Reads files that only the harness's user may read."""
 
-    secret = ""
+    secrets = ()
 
     def backprop(self, x, y):
-        raise PermissionError(f"escape: {attempt(f'read {self.secret}', lambda: open(self.secret).read())}")
+        tried = [attempt(f"read {path}", lambda: open(path).read()) for path in self.secrets]
+        raise PermissionError(f"escape: {'; '.join(tried)}")
 
 
 class WritesNextToTheHarness(Network):
