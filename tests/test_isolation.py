@@ -164,6 +164,7 @@ def test_the_harness_folders_are_not_writable(escapes):
     message = failure(escapes["write"])
     tmp = escapes["write"][3]
     assert len(re.findall(rf"create /\S+: {CLOSED}", message)) == 2, message
+    assert "move its directory: PermissionError Permission denied" in message, message
     assert not (ROOT / f"escaped-{tmp.name}").exists() and not (tmp / "escaped").exists()
 
 

@@ -4,6 +4,8 @@ adapter.py   LabSide: the lab's interface as a harness Side, with every returned
 protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
 worker.py    the sandboxed child process
 sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output
+isolation.py the isolation this machine gives the worker (its own user, namespaces), decided once, stated in reports
+jail.py      the worker's first moments: its init, mount namespace and user (stdlib only)
 runner.py    check_student / run_student: the checks, a student failure turned into a verdict, the report
 cli.py       the command line's --student / --hparam / --timeout / --gradescope
 (crosscheck/gradescope.py writes Gradescope's results.json; crosscheck/pytest_plugin.py is the pytest plugin.)

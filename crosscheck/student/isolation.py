@@ -86,6 +86,8 @@ def detect(user: str | None, root: bool) -> Isolation:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
+        if user is None:
+            return Isolation(missing=f"root, but there is no user {name} to run the submission as")
         raise IsolationError(f"--sandbox-user: no such user: {name}") from None
     if entry.pw_uid == 0:
         raise IsolationError(f"--sandbox-user: {name} is root: the worker must run as an unprivileged user")

@@ -149,12 +149,14 @@ class ReadsAFile(Network):
 
 
 class WritesNextToTheHarness(Network):
-    """Creates files in the harness's own folders (the project, the report's folder)."""
+    """Creates files in the harness's own folders (the project, the report's folder), then moves its own working
+    directory away (the harness would leave it behind)."""
 
     targets = ()
 
     def backprop(self, x, y):
         tried = [attempt(f"create {path}", lambda: open(path, "x").close()) for path in self.targets]
+        tried.append(attempt("move its directory", lambda: os.rename(os.getcwd(), os.getcwd() + "-moved")))
         raise PermissionError(f"escape: {'; '.join(tried)}")
 
 
