@@ -26,10 +26,10 @@ from typing import Any
 from crosscheck.student.jail import blocked, may, needed_paths, unreadable
 
 NAMESPACES = ("--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--net")
-USER_NAMESPACE = ("--user", "--map-root-user")
+USER_NAMESPACE = ("--user", "--map-current-user")  # not root inside either: no capability to unmount its /proc
 DEFAULT_USER = "nobody"
 MAX_COPY_BYTES, MAX_COPY_FILES = 64 << 20, 2000  # the most of a submission's folder copied for its worker
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # this project: the worker imports it
 
 
 class IsolationError(ValueError):

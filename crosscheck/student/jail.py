@@ -4,7 +4,7 @@ Started by crosscheck.student.sandbox as `[unshare ...] python -I -u -c BOOT ROO
 JAIL is the JSON of isolation.Isolation.jail(): {"uid", "gid", "init", "status_fd", "cgroup"}, each optional.
 
 - "init": this process is PID 1 of fresh pid/net/mount namespaces (`unshare --fork`). It stays the harness's user,
-  and only waits: it makes the paths the worker needs reachable (open_paths), joins the cgroup, forks the worker,
+  and only waits: it sets up the worker's view of the files (private_folders), joins the cgroup, forks the worker,
   reaps every orphan, and when the worker ends it writes the worker's exit status to status_fd and exits, which
   kills whatever else the submission left in the namespace. The worker is its child rather than PID 1 itself
   because PID 1 ignores every signal it has no handler for, SIGXCPU from RLIMIT_CPU included.
@@ -109,13 +109,15 @@ def _cover(folder: str, names: list[str]) -> None:
         os.close(fd)
 
 
-def private_folders(paths: list[str], uid: int, gid: int) -> None:
-    """The worker's view of the files, in its mount namespace: the way to `paths` (its own working directory last)
-    open; that directory the only entry left in the temporary folder (other workers' directories, the report files
-    someone put there, out of sight); and the shared world-writable folders replaced by small private tmpfs (a
-    channel between workers closed, and /dev/shm, itself memory, bounded)."""
+def private_folders(paths: list[str], home: str, uid: int, gid: int) -> None:
+    """The worker's view of the files, in its mount namespace: the way to `paths` and to its working directory
+    `home` open; `home` the only entry left in the temporary folder (other workers' directories, and report files
+    someone put there, out of sight); the shared world-writable folders replaced by small private tmpfs (a channel
+    between workers closed, and /dev/shm, itself memory, bounded)."""
+    paths = [*paths, home]
     open_paths(paths, uid, gid)
-    keep_only(os.path.dirname(paths[-1]), paths)
+    if os.path.dirname(home) != "/":
+        keep_only(os.path.dirname(home), paths)
     for folder in SHARED_FOLDERS:
         if os.path.isdir(folder) and not os.path.islink(folder) and not any(_below(p, folder) for p in paths):
             _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
@@ -147,12 +149,11 @@ def enter(jail: dict[str, Any], root: str, protocol_fds: tuple[int, int]) -> Non
     uid, gid = jail.get("uid"), jail.get("gid")
     if jail.get("init"):
         if uid is not None:
-            private_folders(needed_paths(root) + [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
-                            + [os.getcwd()], uid, gid)
+            private_folders(needed_paths(root) + [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)],
+                            os.getcwd(), uid, gid)
         if jail.get("cgroup"):
             Path(jail["cgroup"], "cgroup.procs").write_text("0")  # this process, and so all it forks
-        sys.stdout.flush(), sys.stderr.flush()
-        worker = os.fork()
+        worker = os.fork()  # nothing buffered to duplicate: python -u
         if worker:
             serve_as_init(worker, jail["status_fd"], protocol_fds)
         os.close(jail["status_fd"])
@@ -162,7 +163,7 @@ def enter(jail: dict[str, Any], root: str, protocol_fds: tuple[int, int]) -> Non
 
 def main(argv: list[str]) -> None:
     root, read_fd, write_fd = argv[0], int(argv[1]), int(argv[2])
-    enter(json.loads(argv[4]) if len(argv) > 4 else {}, root, (read_fd, write_fd))
+    enter(json.loads(argv[4]), root, (read_fd, write_fd))
     from crosscheck.student.worker import main as serve  # noqa: PLC0415 - as the worker's user, in its namespaces
 
     serve(argv)

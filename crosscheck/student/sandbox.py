@@ -37,11 +37,10 @@ import numpy as np
 from crosscheck.spec import Spec
 from crosscheck.student.adapter import (StudentError, batch_inputs, check_array, lab_kwargs, printable,
                                         spec_to_json)
-from crosscheck.student.isolation import Isolation, IsolationError, available, copy_submission, make_cgroup
+from crosscheck.student.isolation import ROOT, Isolation, IsolationError, available, copy_submission, make_cgroup
 from crosscheck.student.jail import STATUS
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 
-ROOT = Path(__file__).resolve().parents[2]
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
         "from crosscheck.student.jail import main; main(sys.argv[1:])")
 OUTPUT_EXCERPT = 4000  # characters of the student's captured output shown in a report

@@ -6,6 +6,7 @@ do stop the harness. Each one tries, then raises an exception that says what it 
 reason shows that the escape failed (or, if it ever worked, that it did).
 """
 
+import ctypes
 import os
 import resource
 import signal
@@ -99,6 +100,20 @@ class RewritesTheReportLater(Network):
                 os._exit(0)
             os.waitpid(child, 0)
         self.weights = [w * 0.5 for w in self.weights]
+
+
+class UnmountsProc(Network):
+    """Unmounts its namespace's /proc to see the machine's, then counts the processes it shows."""
+
+    def backprop(self, x, y):
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def unmount():
+            if libc.umount2(b"/proc", 2) != 0:  # MNT_DETACH
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        tried = attempt("umount /proc", unmount)
+        visible = sum(n.isdigit() for n in os.listdir("/proc"))
+        raise PermissionError(f"escape: {tried}; /proc shows {visible} processes")
 
 
 class ForkBomb(Network):
