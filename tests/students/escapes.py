@@ -99,6 +99,7 @@ class RewritesTheReportLater(Network):
                         attempt(path, lambda: open(path, "w").write('{"passed": true, "score": 100, "tests": []}\n'))
                 os._exit(0)
             os.waitpid(child, 0)
+            print("the rewriter is started")
         self.weights = [w * 0.5 for w in self.weights]
 
 
