@@ -28,6 +28,7 @@ class Report:
     results: dict[str, list[CheckResult]] = field(default_factory=dict)  # model name -> its checks, in order
     data_source: str = ""
     subject: str = ""  # what was checked when it is not the NumPy reference, e.g. "student network.py:Network"
+    isolation: str = ""  # how the student's code was isolated, e.g. "uid nobody + pid/net/mount namespaces; ..."
 
     @property
     def passed(self) -> bool:
@@ -65,6 +66,8 @@ class Report:
         out = {"passed": self.passed, "task": self.task, "data": self.data_source, "checks": checks}
         if self.subject:
             out["subject"] = self.subject
+        if self.isolation:
+            out["isolation"] = self.isolation
         return out
 
     def to_json(self) -> str:
@@ -87,6 +90,7 @@ class Report:
     def _summary(self) -> tuple[str, str, list[str]]:
         """(headline, its details, the first divergence's lines): what __str__ and _repr_html_ both show."""
         details = ((f"  (checked: {self.subject})" if self.subject else "")
+                   + (f"  (isolation: {self.isolation})" if self.isolation else "")
                    + (f"  (data: {self.data_source})" if self.data_source else ""))
         lines = []
         failure = self.first_failure()

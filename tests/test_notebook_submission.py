@@ -20,7 +20,8 @@ from nbformat import v4
 
 from crosscheck.spec import preset
 from crosscheck.student import notebook_source
-from crosscheck.student.adapter import StudentError, construct, import_student
+from crosscheck.student.loader import construct, import_student
+from crosscheck.student.text import StudentError
 from crosscheck.student.notebook_source import bound_names, build, load_notebook, skip_reason
 from crosscheck.student.sandbox import StudentRef
 from test_student_cli import COMMON, ROOT, _pytest

@@ -5,13 +5,17 @@ Gradescope's results.json. The CLI runs start together (each pays ~5 s of import
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+
+from crosscheck.student.isolation import available
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENTS = ROOT / "tests" / "students"
@@ -154,15 +158,42 @@ def test_a_curves_only_failure_reports_and_writes_the_json(cli):
 
 
 def test_a_sigint_from_the_student_stops_the_run_cleanly(tmp_path):
-    """Not a verdict (the harness itself was interrupted): exit 130, one line, no report, no worker left behind."""
+    """With the strong isolation the student cannot signal the harness (its parent is our init, another user's):
+    a FAIL like any error. Without it the harness is interrupted, which is not a verdict: exit 130, one line, no
+    report, no worker left behind."""
     work = tmp_path / "tmp"
     work.mkdir()
     done = subprocess.run([sys.executable, str(ROOT / "compare.py"), "--task", "base", "--student",
                            f"{STUDENTS}/hostile.py:InterruptsTheHarness", "--json", str(tmp_path / "r.json"), *COMMON],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "TMPDIR": str(work)})
-    assert done.returncode == 130, done.stdout + done.stderr
-    assert done.stderr.strip().splitlines() == ["compare.py: interrupted; no report written"]
+    if available().strong:
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert "backprop raised PermissionError: [Errno 1] Operation not permitted" in done.stdout
+        assert json.loads((tmp_path / "r.json").read_text())["passed"] is False
+    else:
+        assert done.returncode == 130, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines() == ["compare.py: interrupted; no report written"]
+        assert not (tmp_path / "r.json").exists()
+    assert not list(work.glob("crosscheck-student-*"))
+
+
+def test_ctrl_c_stops_the_run_cleanly(tmp_path):
+    """SIGINT to the harness while the student's code runs: exit 130, one line, no report, no worker left behind."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    harness = subprocess.Popen([sys.executable, str(ROOT / "compare.py"), "--task", "base", "--student",
+                                f"{STUDENTS}/hostile.py:EndlessLoop", "--json", str(tmp_path / "r.json"), *COMMON],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(work)})
+    deadline = time.monotonic() + 120
+    while not list(work.glob("crosscheck-student-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # into the endless backprop
+    harness.send_signal(signal.SIGINT)
+    out, err = harness.communicate(timeout=60)
+    assert harness.returncode == 130, out + err
+    assert err.strip().splitlines() == ["compare.py: interrupted; no report written"]
     assert not (tmp_path / "r.json").exists() and not list(work.glob("crosscheck-student-*"))
 
 

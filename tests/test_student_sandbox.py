@@ -5,6 +5,7 @@ Every submission lives in tests/students/ (see its README). Runs are kept short 
 
 import glob
 import os
+import random
 import re
 import tempfile
 import time
@@ -212,13 +213,11 @@ def test_the_students_output_is_captured_not_printed(data, capfd):
     assert "task base: PASS" in captured and "all checks PASS" in captured and "\x1b" not in captured
 
 
-def test_no_process_or_directory_outlives_the_run(data, tmp_path, monkeypatch):
-    """The student's own child processes are killed with its process group and session, even one that moved to a
-    process group of its own (setpgid); the sandbox's directory goes."""
-    workers = tmp_path / "workers"  # this test's own temporary root: other runs' sandboxes do not show up here
-    workers.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(workers))
-    pid_file = tmp_path / "child.pid"
+def test_no_process_or_directory_outlives_the_run(data, tmp_path):
+    """The student's own child processes are killed with the run, even one that moved to a process group of its
+    own (setpgid); the sandbox's directory goes. The children are found by a marker on their command line (in a
+    PID namespace the pids they see are not ours)."""
+    marker = f"{300 + random.random():.9f}"  # sleep's argument: unique to this run
     student = tmp_path / "spawner.py"
     student.write_text(f'''
 import subprocess
@@ -228,30 +227,37 @@ from lab_base import Network
 
 
 class Spawner(Network):
+    spawned = False
+
     def update_mini_batch(self, x, y, eta):
-        child = subprocess.Popen(["sleep", "300"])
-        leaver = subprocess.Popen(["sleep", "301"], process_group=0)
-        with open({str(pid_file)!r}, "w") as f:
-            f.write(f"{{child.pid}} {{leaver.pid}}")
+        if not Spawner.spawned:  # once per worker: two children per step would meet the process limit
+            Spawner.spawned = True
+            child = subprocess.Popen(["sleep", {marker!r}])
+            leaver = subprocess.Popen(["sleep", {marker!r}], process_group=0)
+            print("spawned", child.pid, leaver.pid)
         super().update_mini_batch(x, y, eta)
 ''')
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "crosscheck-student-*")))
     result = run(data, f"{student}:Spawner", "base")
     assert result.passed, str(result.report)  # spawning is not a bug; outliving the run is what is prevented
-    pids = [int(pid) for pid in pid_file.read_text().split()]
+    assert "spawned" in result.output["base"]
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and _running(marker):
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in pids)
+    assert not _running(marker)
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "crosscheck-student-*"))) <= before
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie is dead, only not yet reaped
-    except FileNotFoundError:
-        return False
+def _running(marker: str) -> list[int]:
+    """Pids of live processes with `marker` on their command line (a zombie's is empty: dead, not yet reaped)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
 
 
 def test_the_cpu_limit_kills_a_busy_loop(data):

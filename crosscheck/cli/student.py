@@ -21,7 +21,7 @@ from crosscheck.student.hparams import HparamError, parse_hparams
 from crosscheck.diagnose import diagnose
 from crosscheck.student.runner import (STUDENT_EPOCHS, STUDENT_STEPS, StudentRun, StudentUsageError, prepare_specs,
                                        run_student, sandbox_factories)
-from crosscheck.student.sandbox import Limits, StudentRef
+from crosscheck.student.sandbox import IsolationError, Limits, StudentRef, isolation_summary
 
 MAX_OUTPUT_LINES = 40
 
@@ -42,15 +42,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "code in the run gets max(600, 10x) seconds")
     g.add_argument("--gradescope", metavar="PATH",
                    help="also write Gradescope's results.json here (one test per check, 1 point each)")
+    g.add_argument("--sandbox-user", metavar="NAME",
+                   help="the user the student's code runs as when the harness is root (default: nobody)")
+    g.add_argument("--require-isolation", action="store_true", default=None,
+                   help="refuse to run (exit 2) unless the student's code gets its own uid and pid/net/mount "
+                        "namespaces (the harness must be root, and namespaces allowed)")
 
 
 def wants_student_mode(args: argparse.Namespace) -> bool:
-    return any(getattr(args, k, None) is not None for k in ("student", "hparam", "timeout", "gradescope"))
+    return any(getattr(args, k, None) is not None
+               for k in ("student", "hparam", "timeout", "gradescope", "sandbox_user", "require_isolation"))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.student is None:
-        raise UsageError("--hparam, --timeout and --gradescope apply to --student runs")
+        raise UsageError("--hparam, --timeout, --gradescope, --sandbox-user and --require-isolation apply to "
+                         "--student runs")
     try:
         student = StudentRef.parse(args.student)
     except ValueError as error:
@@ -70,18 +77,25 @@ def run(args: argparse.Namespace) -> int:
         specs = prepare_specs(specs_from_args(args, default_epochs=STUDENT_EPOCHS), overrides)
     except StudentUsageError as error:
         raise UsageError(str(error)) from None
-    factory, function = sandbox_factories(student, _limits(args.timeout))
+    limits = _limits(args)
+    try:
+        isolation = isolation_summary(limits)
+    except IsolationError as error:
+        raise UsageError(str(error)) from None
+    factory, function = sandbox_factories(student, limits)
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
                       Plan(steps=args.steps or STUDENT_STEPS), diagnose,
                       show_progress=not args.no_progress)
+    run.report.isolation = isolation
     return _finish(args, run)
 
 
-def _limits(timeout: float | None) -> Limits:
-    limits = Limits()
-    if timeout is None:
+def _limits(args: argparse.Namespace) -> Limits:
+    limits = Limits(sandbox_user=args.sandbox_user, require_isolation=bool(args.require_isolation))
+    if args.timeout is None:
         return limits
-    return dataclasses.replace(limits, call_timeout=timeout, total_timeout=max(limits.total_timeout, 10 * timeout))
+    return dataclasses.replace(limits, call_timeout=args.timeout,
+                               total_timeout=max(limits.total_timeout, 10 * args.timeout))
 
 
 def _finish(args: argparse.Namespace, run: StudentRun) -> int:

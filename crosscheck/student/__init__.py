@@ -9,6 +9,8 @@ protocol.py  JSON + raw float64 frames between harness and worker (never pickle)
 worker.py    the sandboxed child process
 notebook_source.py  a lab notebook (.ipynb) as a submission: its definitions, without its training cells
 sandbox.py   SandboxSide / WorkerProcess: spawn, limits, timeouts, kill, captured output
+isolation.py the isolation this machine gives the worker (its own user, namespaces), decided once, stated in reports
+jail.py      the worker's first moments: its init, mount namespace and user (stdlib only)
 runner.py    check_student / run_student: the checks, a student failure turned into a verdict, the report
 (crosscheck/cli/student.py is the command line's --student / --hparam / --timeout / --gradescope;
 crosscheck/gradescope.py writes Gradescope's results.json; crosscheck/pytest_plugin.py is the pytest plugin.)

@@ -42,7 +42,8 @@ from crosscheck.spec import Spec, preset, run_keys
 from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs
 from crosscheck.student.lab_side import LabSide, batch_inputs
 from crosscheck.student.loader import call_function, import_student
-from crosscheck.student.sandbox import Limits, SandboxFunction, SandboxSide, StudentRef
+from crosscheck.student.sandbox import (IsolationError, Limits, SandboxFunction, SandboxSide, StudentRef,
+                                        isolation_summary)
 from crosscheck.student.text import StudentError
 
 STUDENT_STEPS, STUDENT_EPOCHS = 20, 2
@@ -278,11 +279,18 @@ def check_student(student: str | StudentRef | type, task: str, model: str | None
     specs = student_specs(task, model, hparams, epochs, **changes)
     if isinstance(student, str):
         student = StudentRef.parse(student)
+    isolation = ""
     if isinstance(student, StudentRef):
         subject = f"student {student}" + ("" if isolate else " (in process)")
+        try:
+            isolation = isolation_summary(limits) if isolate else ""
+        except IsolationError as error:  # --require-isolation where it cannot be had, a bad sandbox_user
+            raise StudentUsageError(str(error)) from None
         factory, function = sandbox_factories(student, limits) if isolate else in_process_factories(student)
     else:
         subject = f"student {getattr(student, '__qualname__', student)} (in process)"
         factory, function = in_process_factories(student)
-    return run_student(task, specs, data, subject, factory, function, Plan(steps=steps),
-                       default_diagnose if diagnose else None, show_progress)
+    run = run_student(task, specs, data, subject, factory, function, Plan(steps=steps),
+                      default_diagnose if diagnose else None, show_progress)
+    run.report.isolation = isolation
+    return run

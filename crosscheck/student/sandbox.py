@@ -11,11 +11,11 @@ Isolation, and what it is not:
   student's code shares the worker's process and may have patched NumPy or our adapter there;
 - the reference (torch) lives in this process only, and the report is written by this process after the worker
   is dead, so nothing the student does in its own process can change a verdict into a PASS.
-It is not a security boundary against deliberate escape: no namespaces, seccomp or network isolation. A
-process that calls setsid leaves the worker's session and survives the final kill (which takes the process group
-and every process left in the session); the student's code runs with the harness's user id, so it can read what
-that user can and signal or prlimit the harness. Run untrusted submissions in a
-container (Gradescope, CI) as usual; this layer makes honest mistakes and crude tricks safe and legible.
+On top of that, isolation.py decides what this machine allows (stated in the report): as root, the worker runs as
+an unprivileged user in fresh pid/net/mount namespaces under an init of ours (jail.py), so it can neither see nor
+signal the harness, nor outlive the run, nor write the report files; with a copy of the submission's folder when
+that user may not read it. Without root, a user namespace gives the namespaces alone; without either, the process
+isolation above is all there is, and deliberately hostile code can reach the harness (README, "Untrusted code").
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ from crosscheck.spec import Spec
 from crosscheck.student.hparams import lab_kwargs
 from crosscheck.student.lab_side import batch_inputs
 from crosscheck.student import notebook_source
+from crosscheck.student.isolation import ROOT, Isolation, IsolationError, available, copy_submission, make_cgroup
+from crosscheck.student.jail import STATUS
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 from crosscheck.student.text import StudentError, printable
 from crosscheck.student.validate import check_array
 
-ROOT = Path(__file__).resolve().parents[2]
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
-        "from crosscheck.student.worker import main; main(sys.argv[1:])")
+        "from crosscheck.student.jail import main; main(sys.argv[1:])")
 OUTPUT_EXCERPT = 4000  # characters of the student's captured output shown in a report
 MAX_NOTES = 40  # lines of a notebook's skipped cells shown under the load check
 
@@ -57,6 +58,23 @@ class Limits:
     cpu_seconds: int = 600  # RLIMIT_CPU
     memory_mb: int = 4096  # RLIMIT_AS; `import torch` alone maps ~3.2 GB of address space
     file_mb: int = 64  # RLIMIT_FSIZE: the captured output and any file the student writes
+    processes: int = 8  # RLIMIT_NPROC under the worker's own uid: memory_mb x processes bounds the submission
+    sandbox_user: str | None = None  # the worker's user when the harness is root (None: nobody)
+    require_isolation: bool = False  # refuse to run (IsolationError) without a separate uid and namespaces
+
+
+def isolation_for(limits: Limits) -> Isolation:
+    """The isolation workers get here; IsolationError when it is not what the limits insist on."""
+    isolation = available(limits.sandbox_user)
+    if limits.require_isolation and not isolation.strong:
+        raise IsolationError(f"--require-isolation: a separate uid with pid/net/mount namespaces is not available "
+                             f"here (only: {isolation.describe(limits.memory_mb, limits.processes)})")
+    return isolation
+
+
+def isolation_summary(limits: Limits) -> str:
+    """The isolation in force, in words, for the report (raises IsolationError like isolation_for)."""
+    return isolation_for(limits).describe(limits.memory_mb, limits.processes)
 
 
 @dataclass(frozen=True)
@@ -96,34 +114,73 @@ def _signal_name(code: int) -> str:
 
 class WorkerProcess:
     """One sandboxed worker: spawn, request/reply with deadlines, kill, collect the captured output.
-    `deadline` (time.monotonic()) is the run's, shared by its workers; by default this worker's own total."""
+    `deadline` (time.monotonic()) is the run's, shared by its workers; by default this worker's own total.
+    `submission` (the student's file) is what the worker will import: see `.submission`."""
 
-    def __init__(self, limits: Limits = Limits(), deadline: float | None = None):
+    def __init__(self, limits: Limits = Limits(), deadline: float | None = None, submission: Path | None = None):
         self.limits = limits
+        self.isolation = isolation_for(limits)
         self.dir = Path(tempfile.mkdtemp(prefix="crosscheck-student-"))
         self.output_path = self.dir / ".output"
         self.dead: str | None = None
         self.output = ""
         self._closed = False
+        self._staged: tuple[str, str] | None = None  # (the worker's copy of the student's folder, that folder)
+        try:  # while the directory is still ours alone: no one can plant a link in it while we write as root
+            self.submission = self._stage(submission) if submission is not None else None
+        except StudentError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self._cgroup = (make_cgroup(self.isolation.cgroup, limits.memory_mb << 20, limits.processes)
+                        if self.isolation.cgroup else None)
+        self.proc, self._output_fd, self._fds = self._spawn()
+        self.channel = Channel(self._fds[1], self._fds[0], alive=lambda: self.proc.poll() is None)
+        self.deadline = time.monotonic() + limits.total_timeout if deadline is None else deadline
+
+    def _spawn(self) -> tuple[subprocess.Popen, int, tuple[int, int, int]]:
+        """The worker process; our descriptors of its capture, and of the request, reply and status pipes."""
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        status_r, status_w = os.pipe()  # the worker's exit status, from its init (in namespaces only)
+        pass_fds = (req_r, rep_w, status_w) if self.isolation.prefix else (req_r, rep_w)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir), "TMPDIR": str(self.dir),
                "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "MPLBACKEND": "Agg"}
-        worker_limits = {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_seconds,
-                         "file_bytes": limits.file_mb << 20}
+        command = [*self.isolation.prefix, sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w),
+                   json.dumps(self._worker_limits()), json.dumps(self.isolation.jail(status_w, self._cgroup))]
         with open(self.output_path, "wb") as out:
             # our own descriptor of the capture: the student may unlink or replace the path, never this file
-            self._output_fd = os.open(self.output_path, os.O_RDONLY)
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-u", "-c", BOOT, str(ROOT), str(req_r), str(rep_w), json.dumps(worker_limits)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, env=env,
-                pass_fds=(req_r, rep_w), start_new_session=True)
-        os.close(req_r), os.close(rep_w)
-        os.set_blocking(req_w, False), os.set_blocking(rep_r, False)
-        self._fds = (req_w, rep_r)
-        self.channel = Channel(rep_r, req_w, alive=lambda: self.proc.poll() is None)
-        self.deadline = time.monotonic() + limits.total_timeout if deadline is None else deadline
+            output_fd = os.open(self.output_path, os.O_RDONLY)
+            if self.isolation.uid is not None:  # the worker's from now on; nothing is created in it as root after
+                os.chown(self.dir, self.isolation.uid, self.isolation.gid)
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=self.dir, env=env, pass_fds=pass_fds, start_new_session=True)
+        os.close(req_r), os.close(rep_w), os.close(status_w)
+        os.set_blocking(req_w, False), os.set_blocking(rep_r, False), os.set_blocking(status_r, False)
+        return proc, output_fd, (req_w, rep_r, status_r)
+
+    def _worker_limits(self) -> dict[str, int]:
+        limits = {"memory_bytes": self.limits.memory_mb << 20, "cpu_seconds": self.limits.cpu_seconds,
+                  "file_bytes": self.limits.file_mb << 20}
+        if self.isolation.uid is not None:  # counted per uid: only a uid of the submission's own makes it a bound
+            limits["processes"] = self.limits.processes
+        return limits
+
+    def _stage(self, path: Path) -> Path:
+        """The student's file as the worker will import it: under a uid of its own, from a copy of its folder."""
+        if self.isolation.uid is None:
+            return path
+        copy = self.dir / "submission"
+        try:
+            staged = copy_submission(path, copy, self.isolation.uid, self.isolation.gid)
+        except (ValueError, OSError) as error:
+            raise StudentError(f"could not copy the submission for the sandboxed worker: {error}") from None
+        self._staged = (str(copy), str(path.parent))
+        return staged
+
+    def _unstaged(self, text: str) -> str:
+        """Messages and output name the student's own folder, not the worker's copy of it."""
+        return text.replace(*self._staged) if self._staged else text
 
     def request(self, header: dict[str, Any], arrays: list[np.ndarray], what: str, reply_bytes: int = 0
                 ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -149,15 +206,27 @@ class WorkerProcess:
             self._die(f"the student's process sent a malformed reply during {what}; it was killed")
         if not reply["ok"]:
             layer, param = reply.get("layer"), reply.get("param")
-            raise StudentError(str(reply.get("error"))[:2000],
+            raise StudentError(self._unstaged(str(reply.get("error")))[:2000],
                                layer if type(layer) is int and 0 <= layer < 1000 else None,
                                param if param in ("weight", "bias", "output") else None)
         return reply, out
 
-    def _exit_reason(self, what: str) -> str:
+    def _exit_code(self) -> int | None:
+        """The worker's exit code (negative: the signal), None if it is still running. In namespaces the worker is
+        not our child: its init reports the code on the status pipe before it exits."""
         try:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
+            return None
+        try:
+            raw = os.read(self._fds[2], STATUS.size)
+        except OSError:
+            raw = b""
+        return STATUS.unpack(raw)[0] if len(raw) == STATUS.size else code
+
+    def _exit_reason(self, what: str) -> str:
+        code = self._exit_code()
+        if code is None:
             return f"the student's process closed its channel during {what}; it was killed"
         if code == 0:
             return (f"the student's process exited with code 0 during {what}, before answering: a submission "
@@ -201,13 +270,18 @@ class WorkerProcess:
         self._closed = True
         self.kill()
         _kill_session(self.proc.pid)
-        self.output = read_excerpt(self._output_fd)
+        self.output = self._unstaged(read_excerpt(self._output_fd))
         for fd in (*self._fds, self._output_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._cgroup:
+            try:
+                os.rmdir(self._cgroup)
+            except OSError:
+                pass
         return self.output
 
     def __del__(self) -> None:  # a safety net; callers close() explicitly
@@ -255,7 +329,7 @@ class SandboxSide:
         self.shapes = [tuple(p.shape) for p in init]
         self.param_bytes = sum(p.nbytes for p in init)
         self._params: list[np.ndarray] | None = [p.copy() for p in init]
-        self.worker = WorkerProcess(limits, deadline)
+        self.worker = WorkerProcess(limits, deadline, student.path)
         required, optional = lab_kwargs(spec)
         header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
                   "spec": spec.to_dict(), "required": required, "optional": optional}
@@ -315,7 +389,7 @@ class SandboxFunction:
 
     def __init__(self, student: StudentRef, limits: Limits = Limits(), deadline: float | None = None):
         self.student = student
-        self.worker = WorkerProcess(limits, deadline)
+        self.worker = WorkerProcess(limits, deadline, student.path)
         header = {"op": "load", "kind": "function", "path": str(student.path), "name": student.name}
         self.info = _load(self.worker, header, [], student)
 
@@ -333,6 +407,7 @@ def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: 
     """The load request; on failure the worker is closed and its captured output rides on the error. A notebook's
     skipped cells come back as lines under the info, each escaped and bounded here (the worker is not trusted)."""
     try:
+        header = dict(header, path=str(worker.submission))
         reply = worker.request(header, init, f"loading {student}")[0]
         notes = reply.get("notes") if isinstance(reply.get("notes"), list) else []
         lines = [printable(str(note), lines=False)[:400] for note in notes[:MAX_NOTES]]

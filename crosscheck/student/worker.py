@@ -1,7 +1,8 @@
 """The sandboxed child: loads the student's file and serves the harness's requests through LabSide.
 
-Started by crosscheck.student.sandbox as `python -I -c BOOT ROOT REQ_FD REP_FD LIMITS_JSON` in a fresh session,
-in a temporary working directory, stdin from /dev/null and stdout/stderr into a capture file. It sets its own
+Started by crosscheck.student.sandbox as `python -I -c BOOT ROOT REQ_FD REP_FD LIMITS_JSON JAIL_JSON` in a fresh
+session, in a temporary working directory, stdin from /dev/null and stdout/stderr into a capture file; jail.py has
+already put it in its namespaces and under its own uid where the harness asked for that. It sets its own
 resource limits before any student code runs, imports NumPy and this package only (never torch), removes the
 project root from sys.path, then puts the student file's folder first on it.
 
@@ -30,7 +31,8 @@ from crosscheck.student.text import StudentError
 
 def limit_resources(limits: dict[str, Any]) -> None:
     """Soft = hard, so the student's code cannot raise them back (short of privileges it should not have)."""
-    for name, key in (("RLIMIT_AS", "memory_bytes"), ("RLIMIT_CPU", "cpu_seconds"), ("RLIMIT_FSIZE", "file_bytes")):
+    for name, key in (("RLIMIT_AS", "memory_bytes"), ("RLIMIT_CPU", "cpu_seconds"), ("RLIMIT_FSIZE", "file_bytes"),
+                      ("RLIMIT_NPROC", "processes")):
         value = limits.get(key)
         if value:
             value = int(value)
