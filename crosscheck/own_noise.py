@@ -18,6 +18,7 @@ import torch_ref
 from crosscheck import layout
 from crosscheck.data import Dataset
 from crosscheck.diff import compare, compare_steps
+from crosscheck.layout import Label
 from crosscheck.results import CheckResult
 from crosscheck.sides import Batch, Side, TorchSide
 from crosscheck.spec import Spec
@@ -72,8 +73,8 @@ def gradients(spec: Spec, data: Dataset, cand: Side, init: list[np.ndarray], n: 
         if i >= n:
             continue
         want = torch_grads_with_masks(spec, init, x, y, [m[None, :] / (1.0 - p) for m in keep])
-        result = compare("dropout", grads, want, labels, TOL["gradients"], origin="last")
-        result.message = result.message.replace(" differs", f" differs in one-sample backprop {i}", 1)
+        sample = [Label(lab.layer, lab.param, case=f"one-sample backprop {i}") for lab in labels]
+        result = compare("dropout", grads, want, sample, TOL["gradients"], origin="last")
         results.append(result)
         if not result.passed and hint is None:
             unscaled = torch_grads_with_masks(spec, init, x, y, [m[None, :] * 1.0 for m in keep])
