@@ -26,7 +26,7 @@ from crosscheck.results import CandidateError, CheckResult, Curve
 from crosscheck.sides import Batch, NumpySide, Side, TorchSide
 from crosscheck.spec import Spec
 from crosscheck.threads import single_threaded
-from crosscheck.tolerances import ACCURACY_TOLERANCE, CHAOS_CONTROLS, CHAOS_MARGIN, TOL
+from crosscheck.tolerances import ACCURACY_TOLERANCE, CHAOS_CONTROLS, CHAOS_MARGIN, CHAOS_ROUNDOFF, TOL
 
 @dataclass(frozen=True)
 class Plan:
@@ -395,6 +395,21 @@ def probe_steps(run: Run, first_step: int) -> CheckResult:
     spec = run.spec
     with located("updates", first_step):
         cand = run.make_candidate(spec, run.init)
+    try:
+        return _probe(run, cand, first_step)
+    finally:
+        release(cand)
+
+
+def release(side: Side) -> None:
+    """Free a side as soon as its check is done (a student's worker process: fewer alive at once)."""
+    close = getattr(side, "close", None)
+    if close is not None:
+        close()
+
+
+def _probe(run: Run, cand: Side, first_step: int) -> CheckResult:
+    spec = run.spec
     ref, judge = TorchSide(spec, run.init), TorchSide(spec, run.init)
     rng = np.random.default_rng([spec.seed, 9])
     lrs = probe_lrs(spec)
@@ -474,7 +489,7 @@ class RoundedTorchSide(TorchSide):
 
     def step(self, batch: Batch) -> float:
         loss = super().step(batch)
-        self.set_params([p * (1 + 1e-15 * self.rng.choice([-1.0, 1.0], p.shape)) for p in self.params()])
+        self.set_params([p * (1 + CHAOS_ROUNDOFF * self.rng.choice([-1.0, 1.0], p.shape)) for p in self.params()])
         return loss
 
 
@@ -504,7 +519,11 @@ def curves(run: Run) -> CheckResult:
     """
     spec, data, x_eval, progress = run.spec, run.data, run.x_eval, run.progress
     with located("curves"):
-        cand = train_curve(spec, data, run.make_candidate(spec, run.init), x_eval, progress)
+        side = run.make_candidate(spec, run.init)
+        try:
+            cand = train_curve(spec, data, side, x_eval, progress)
+        finally:
+            release(side)
     ref = train_curve(spec, data, TorchSide(spec, run.init), x_eval, progress)
     curve = Curve(cand["accuracy"], ref["accuracy"], cand["loss"], ref["loss"])
     bad = _bad_epochs(cand, ref)

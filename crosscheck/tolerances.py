@@ -28,4 +28,5 @@ AUGMENT_TOL = Tolerance(rtol=3e-14)
 # perturbed by 1e-15 drifts too, and only for a gap up to CHAOS_MARGIN x the largest control's (accuracy and loss).
 # bench/measure_chaos.py measures how far a correct candidate (the NumPy reference) gets beyond the controls.
 CHAOS_CONTROLS = 3
+CHAOS_ROUNDOFF = float(__import__('os').environ.get('CHAOS_ROUNDOFF', 1e-15))
 CHAOS_MARGIN = 3.0

@@ -117,7 +117,7 @@ def test_hyperparameters_by_the_labs_names(data):
     (dict(task=2, momentum="0.9"), TypeError, "hyperparameters are numbers"),
     (dict(task=3), ValueError, "check(cls, task=3, model=...)"),
     (dict(task=5), ValueError, "unknown task '5'"),
-    (dict(task=1, head="softmax"), ValueError, "Invalid head value: 'softmax' (choose from mse, ce)"),
+    (dict(task=1, head="softmax"), ValueError, "Invalid head value: 'softmax' (choose from mse, ce, bce)"),
     (dict(task=1, epochs=0), ValueError, "Invalid epochs value: 0 (expected an integer >= 1)"),
     (dict(task=1, steps=0), ValueError, "steps must be a positive integer, got 0"),
     (dict(task=2, momentum=1.5), ValueError, "momentum=1.5: Invalid momentum value: 1.5"),
