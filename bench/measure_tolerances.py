@@ -30,19 +30,19 @@ def scaled(got: list[np.ndarray], want: list[np.ndarray]) -> float:
                for g, w in zip(got, want))
 
 
-def cell(spec, data, plan: Plan) -> list[dict]:
+def cell(spec, data, plan: Plan, make_candidate=NumpySide) -> list[dict]:
     """Every check's scaled error for one spec, plus each lockstep step's gradients and steps (pass or fail)."""
     with single_threaded():
-        run = Run(spec, data, NumpySide, plan)
+        run = Run(spec, data, make_candidate, plan)
         results = run_stages(run, NumpySide.provides)
     rows = [{"check": r.name, "scaled_err": r.scaled_err, "passed": r.passed} for r in results
             if r.scaled_err is not None and r.name not in ("gradients", "updates")]
     ev = run.evidence
-    for step, (gc, gr, pc, pr, p0) in enumerate(zip(ev.grads_candidate, ev.grads_torch, ev.params_candidate,
-                                                    ev.params_judge, ev.params_before)):
+    for step, (gc, gr) in enumerate(zip(ev.grads_candidate, ev.grads_torch)):
         rows.append({"check": "gradients", "scaled_err": scaled(gc, gr), "step": step})
+    for step, (pc, pj, p0) in enumerate(zip(ev.params_candidate, ev.params_judge, ev.params_before)):
         rows.append({"check": "updates", "scaled_err": scaled([c - s for c, s in zip(pc, p0)],
-                                                              [r - s for r, s in zip(pr, p0)]), "step": step})
+                                                              [j - s for j, s in zip(pj, p0)]), "step": step})
     failed = [r for r in results if not r.passed and r.scored]
     for row in rows:
         row.update(model=spec.name, layers=len(spec.layers) - 1, lr=spec.lr,

@@ -499,23 +499,32 @@ def controls(spec: Spec, data: Dataset, init: list[np.ndarray], x_eval: np.ndarr
     return [train_curve(spec, data, RoundedTorchSide(spec, init, k), x_eval) for k in range(n)]
 
 
-def within_chaos(cand: dict, ref: dict, drifts: list[dict], epoch: int) -> bool:
-    """Is the candidate's gap at this epoch no larger than round-off makes torch's own (CHAOS_MARGIN x the largest
-    control's gap, accuracy and loss each)? An epoch where no control drifts excuses nothing."""
-    acc_gap = abs(cand["accuracy"][epoch] - ref["accuracy"][epoch])
-    acc_spread = max(abs(d["accuracy"][epoch] - ref["accuracy"][epoch]) for d in drifts)
-    loss_spread = max(abs(d["loss"][epoch] - ref["loss"][epoch]) for d in drifts)
-    loss_c = cand["loss"][epoch]
-    loss_ok = loss_c is None or abs(loss_c - ref["loss"][epoch]) <= CHAOS_MARGIN * loss_spread
-    return acc_gap <= CHAOS_MARGIN * acc_spread and loss_ok
+def drift(curve: dict, ref: dict) -> tuple[float, float]:
+    """How far a free-running curve gets from torch's over the whole run: the largest accuracy gap, and the largest
+    |log(loss / torch's loss)| (a log, because a diverging run's loss grows by factors, not by amounts)."""
+    acc = max(abs(a - b) for a, b in zip(curve["accuracy"], ref["accuracy"]))
+    if None in curve["loss"]:  # a student's class reports no loss
+        return acc, 0.0
+    return acc, max(abs(float(np.log(a / b))) for a, b in zip(curve["loss"], ref["loss"]))
+
+
+def chaos_ratio(cand: dict, ref: dict, drifts: list[dict]) -> float:
+    """The candidate's drift over the largest control's, in accuracy and in loss (the larger of the two): a correct
+    candidate drifts like another control; inf where it drifts and no control does."""
+    mine, theirs = drift(cand, ref), [drift(d, ref) for d in drifts]
+    ratios = []
+    for k in range(2):
+        spread = max(t[k] for t in theirs)
+        ratios.append(mine[k] / spread if spread else (0.0 if mine[k] == 0 else np.inf))
+    return max(ratios)
 
 
 def curves(run: Run) -> CheckResult:
     """Both sides trained from the same init on the same batches; per-epoch accuracy and loss must agree.
 
     Where they do not, controls decide: torch against itself with 1e-15 (relative) round-off added at every step.
-    An epoch is excused as chaotic only where torch's own curves drift and the candidate's gap is no larger than
-    CHAOS_MARGIN times theirs; every other gap fails.
+    The gaps are excused as chaos only if the candidate's drift over the run (largest accuracy gap, largest
+    relative loss gap) is no larger than CHAOS_MARGIN times the largest control's; otherwise every gap fails.
     """
     spec, data, x_eval, progress = run.spec, run.data, run.x_eval, run.progress
     with located("curves"):
@@ -531,8 +540,8 @@ def curves(run: Run) -> CheckResult:
     if bad:
         drifts = controls(spec, data, run.init, x_eval)
         curve.controls = [d["accuracy"] for d in drifts]
-        chaotic = [e for e in bad if within_chaos(cand, ref, drifts, e)]
-        bad = [e for e in bad if e not in chaotic]
+        if chaos_ratio(cand, ref, drifts) <= CHAOS_MARGIN:
+            chaotic, bad = bad, []
     gap = max(abs(a - b) for a, b in zip(cand["accuracy"], ref["accuracy"]))
     result = CheckResult("curves", not bad, max_abs_err=gap, param="accuracy", curve=curve, chaotic_epochs=chaotic)
     if bad:

@@ -45,3 +45,29 @@ def test_missing_lab_code_is_reported_not_fatal(bench, capsys, tmp_path):
     captured = capsys.readouterr()
     assert f"lab code not found at {missing}" in captured.err
     assert "numpy/torch" in captured.out
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tolerance_table_records_a_failing_cell(data):
+    """bench/measure_tolerances.py must show a cell whose agreement is worse than its tolerance, not drop it."""
+    from crosscheck.checks import Plan
+    from crosscheck.sides import NumpySide
+    from crosscheck.spec import MODELS
+    from crosscheck.tolerances import TOL
+
+    class SlightlyOffGradient(NumpySide):
+        def loss_and_grads(self, batch):
+            loss, grads = super().loss_and_grads(batch)
+            return loss, [g * (1 + 1e-6) for g in grads]
+
+    measure = _load("measure_tolerances")
+    rows = measure.cell(MODELS["softmax-ce"].replace(epochs=1), data, Plan(steps=3, fd_coords=1), SlightlyOffGradient)
+    gradients = [r for r in rows if r["check"] == "gradients"]
+    assert gradients and max(r["scaled_err"] for r in gradients) > TOL["gradients"].rtol
+    assert all(r["failed"] == "gradients" for r in rows)
