@@ -59,7 +59,7 @@ class Report:
             for r in results:
                 entry = {key: _jsonable(getattr(r, key)) for key in JSON_FIELDS}
                 entry.update(model=model, got=_jsonable(r.got), want=_jsonable(r.want),
-                             hint=r.hint)
+                             hint=r.hint, kind=r.kind)
                 if r.informational:  # a measurement, not a test: no verdict
                     entry.update(passed=None, informational=True)
                 checks.append(entry)
