@@ -90,7 +90,7 @@ def _deltas(evidence: Evidence, step: int) -> tuple[list[np.ndarray], list[np.nd
     return cand, ref
 
 
-PerStep = Callable[[torch.optim.Optimizer, int], None]  # sets a param group's constant before step t (from 0)
+PerStep = Callable[[torch.optim.Optimizer, int, float], float]  # (optimizer, step t from 0, lr) -> this step's lr
 
 
 def replay(evidence: Evidence, variant: Spec, steps: int, per_step: PerStep | None = None) -> list[list[np.ndarray]]:
@@ -105,9 +105,8 @@ def replay(evidence: Evidence, variant: Spec, steps: int, per_step: PerStep | No
     for t, (batch, start, grads) in enumerate(zip(evidence.batches[:steps], evidence.params_before[:steps],
                                                   evidence.grads_torch[:steps])):
         side.set_params(start)
-        if per_step is not None:
-            per_step(side.optimizer, t)
-        side.step_with(grads, batch.lr)
+        lr = variant.lr if batch.lr is None else batch.lr
+        side.step_with(grads, lr if per_step is None else per_step(side.optimizer, t, lr))
         history.append(side.params())
     return history
 
@@ -333,6 +332,28 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
             f"the factor is in the error at the output ({error})/B; look for an extra constant there.")
 
 
+def per_layer_factor(result: CheckResult, ev: Evidence) -> str | None:
+    """Each layer's gradients (weight and bias) are one constant times torch's, the constants differing by layer: the
+    normalisation happens per layer, not once at the output error; named when they are B/fan-in or B/fan-out."""
+    step = result.step or 0
+    checks = _per_tensor("gradients", ev.grads_candidate[step], ev.grads_torch[step], TOL["gradients"])
+    ratios = [1.0 if c.passed else c.ratio for c in checks]
+    if None in ratios or any(not _near(w, b) for w, b in zip(ratios[0::2], ratios[1::2])):
+        return None
+    layers = ratios[0::2]
+    if all(_near(r, layers[0]) for r in layers):
+        return None
+    batch, sizes = len(ev.batches[step].y), ev.spec.layers
+    listed = ", ".join(f"layer {i}: {_g(r)}" for i, r in enumerate(layers))
+    for what, width in (("fan-in", sizes[:-1]), ("fan-out", sizes[1:])):
+        if all(_near(r, batch / n) for r, n in zip(layers, width)):
+            return (f"each layer's gradients are a different multiple of torch's ({listed}), each = B/{what} of that "
+                    f"layer (B = {batch}): every layer divides by its {what} ({', '.join(map(str, width))}) instead of "
+                    f"the batch size; divide the output error by len(y) once and nowhere else.")
+    return (f"each layer's gradients are one constant times torch's, a different one per layer ({listed}): a factor "
+            f"enters per layer (in the line computing that layer's delta or gradient), not once at the output error.")
+
+
 def l2_in_gradient(result: CheckResult, ev: Evidence) -> str | None:
     """Each gradient is torch's plus c·p (c fitted per tensor, one c for all weights): an L2 term in backprop."""
     step = result.step or 0
@@ -536,6 +557,9 @@ def optimizer_variants(spec: Spec, step: int, n_train: int | None = None) -> lis
                         "decays weights only (biases get weight_decay 0)."))
         out.append((with_hp(weight_decay=0.0), "no weight decay is applied: your updates match torch's with "
                     "weight_decay=0."))
+        out.append((with_hp(weight_decay=2 * wd), f"your weight decay is doubled: your updates equal torch's with "
+                    f"weight_decay = 2·wd = {_g(2 * wd)} (the L2 term added twice, e.g. in backprop and again in the "
+                    f"update, or the derivative of wd·‖w‖² where the L2 term is (wd/2)·‖w‖²)."))
         if n_train:
             out.append((with_hp(weight_decay=wd / n_train), Convention(
                 f"your weight decay is Nielsen's λ/n with n = {n_train}, the training set's size: equivalent to "
@@ -577,13 +601,18 @@ def optimizer_variants(spec: Spec, step: int, n_train: int | None = None) -> lis
             out.append((with_hp(dampening=mu), Convention(
                 f"your momentum is an EMA, v = μv + (1 − μ)g, started at the first gradient: equivalent to torch's "
                 f"SGD with dampening = μ = {_g(mu)}. A convention, not the lab's: torch and the lab use v = μv + g.")))
-            twice = (f" (here lr = 1 − μ = {_g(lr)}: is lr applied twice, e.g. in the velocity and again in the "
-                     f"update?)" if _near(lr, 1 - mu) else "")
-            out.append((spec.replace(lr=lr * (1 - mu)), Convention(
-                f"your momentum is an EMA, v = μv + (1 − μ)g from v = 0: equivalent to torch's SGD(momentum=μ) with "
-                f"lr × (1 − μ) = {_g(lr * (1 - mu))} (v = (1 − μ)·torch's buffer at every step). A convention, not "
-                f"the lab's v = μv + g; if you did not write an EMA, the learning rate enters {_g(1 - mu)} × too "
-                f"small{twice}.")))
+            ema = (f"your momentum is an EMA, v = μv + (1 − μ)g from v = 0: equivalent to torch's SGD(momentum=μ) "
+                   f"with lr × (1 − μ) = {_g(lr * (1 - mu))} (v = (1 − μ)·torch's buffer at every step)")
+            if _near(lr, 1 - mu):  # lr·(1 − μ) = lr²: an EMA and lr applied twice take the same steps
+                out.append((spec.replace(lr=lr * (1 - mu)), f"either the learning rate is applied twice (here lr = "
+                            f"1 − μ = {_g(lr)}: is lr applied twice, e.g. in the velocity and again in the update?), "
+                            f"or {ema}, a convention "
+                            f"rather than a bug; at lr = 1 − μ the two take the same steps: rerun with another "
+                            f"learning rate to tell them apart."))
+            else:
+                out.append((spec.replace(lr=lr * (1 - mu)), Convention(
+                    f"{ema}. A convention, not the lab's v = μv + g; if you did not write an EMA, the learning rate "
+                    f"enters {_g(1 - mu)} × too small.")))
         out.append((with_hp(momentum=0.0, nesterov=False), "momentum is missing: your updates match plain SGD "
                     "(momentum=0)."))
     return out
@@ -629,9 +658,10 @@ def kingma_ba_adam(result: CheckResult, ev: Evidence) -> str | None:
         return None
     beta2, eps = spec.hparams.get("betas", (0.9, 0.999))[1], spec.hparams.get("eps", 1e-8)
 
-    def per_step_eps(optimizer: torch.optim.Optimizer, t: int) -> None:
+    def per_step_eps(optimizer: torch.optim.Optimizer, t: int, lr: float) -> float:
         for group in optimizer.param_groups:
             group["eps"] = eps / np.sqrt(1 - beta2 ** (t + 1))
+        return lr
 
     if not _replay_matches(ev, spec, result.step, per_step_eps):
         return None
@@ -639,6 +669,67 @@ def kingma_ba_adam(result: CheckResult, ev: Evidence) -> str | None:
                       f"step size α·√(1 − β2^t)/(1 − β1^t) with ε added to √v: equivalent to torch's Adam with a "
                       f"per-step ε_t = ε/√(1 − β2^t) (ε_1 = {_g(eps / np.sqrt(1 - beta2))}). A convention, not "
                       f"torch's: torch adds ε to √v̂, after the correction.")
+
+
+def _corrected_as(spec: Spec, exponent: Callable[[int], float]) -> PerStep:
+    """torch's Adam/AdamW made to take bias corrections 1 − β^e(t) instead of 1 − β^t, by its own constants per step:
+    (lr/bc1)·m/(√v/√bc2 + ε) with lr·(bc1/bc1')·√(bc2'/bc2), ε·√(bc2'/bc2) (and AdamW's lr·wd kept) is the step
+    with bc1', bc2' (bc = 1 for e = ∞: no correction)."""
+    beta1, beta2 = spec.hparams.get("betas", (0.9, 0.999))
+    eps = spec.hparams.get("eps", 1e-8)
+
+    def per_step(optimizer: torch.optim.Optimizer, t: int, lr: float) -> float:
+        e = exponent(t + 1)
+        bc1, bc2 = 1 - beta1 ** (t + 1), 1 - beta2 ** (t + 1)
+        bc1_, bc2_ = 1 - beta1**e, 1 - beta2**e
+        lr_ = lr * bc1 / bc1_ * np.sqrt(bc2_ / bc2)
+        for group in optimizer.param_groups:
+            wd = group.setdefault("configured_weight_decay", group["weight_decay"])  # the group's own, kept
+            group["eps"] = eps * np.sqrt(bc2_ / bc2)
+            group["weight_decay"] = wd * lr / lr_ if spec.optimizer == "adamw" else wd
+        return lr_
+
+    return per_step
+
+
+def adam_bias_correction(result: CheckResult, ev: Evidence) -> str | None:
+    """Adam's bias corrections with another exponent than the step count t, replayed by torch's own Adam with
+    per-step constants (`_corrected_as`): missing (β^∞), the batch size, t + 1 (counter advanced twice), t − 1."""
+    spec = ev.spec
+    if spec.optimizer not in ("adam", "adamw"):
+        return None
+    batch = spec.batch_size
+    exponents = [(lambda t: np.inf, "missing at every step (m and v are used as they are, not m/(1 − β1^t), "
+                                    "v/(1 − β2^t))"),
+                 (lambda t: batch, f"computed with the batch size as the exponent, 1 − β^{batch}, instead of the step "
+                                   f"count t"),
+                 (lambda t: t + 1, "computed with t + 1 instead of t: the step counter is advanced twice or before "
+                                   "it starts at 1"),
+                 (lambda t: t - 1 if t > 1 else np.inf, "computed with t − 1 instead of t: the step counter is "
+                                                       "advanced after the update")]
+    for exponent, meaning in exponents:
+        if _replay_matches(ev, spec, result.step, _corrected_as(spec, exponent)):
+            return (f"your {spec.optimizer}'s bias corrections are {meaning}: your steps equal torch's with the "
+                    f"corrections 1 − β1^e, 1 − β2^e so placed. Use the number of update_mini_batch calls so far, t = "
+                    f"1, 2, ...")
+    return None
+
+
+def adam_eps_inside(result: CheckResult, ev: Evidence) -> str | None:
+    """Adam's ε under the square root, m̂/√(v̂ + ε), read off the ratio of the steps at step 0, where m̂ = g and
+    v̂ = g² in both: the candidate's Δp / torch's Δp is (|g| + ε)/√(g² + ε) entry by entry (≈ 1 where |g| ≫ √ε)."""
+    spec = ev.spec
+    if spec.optimizer not in ("adam", "adamw") or result.step != 0 or spec.hparams.get("weight_decay"):
+        return None
+    eps = spec.hparams.get("eps", 1e-8)
+    cand, ref = _deltas(ev, 0)
+    grads = ev.grads_torch[0]
+    predicted = [r * (np.abs(g) + eps) / np.sqrt(g * g + eps) for r, g in zip(ref, grads)]
+    if not _matches(cand, predicted, TOL["updates"]):
+        return None
+    return (f"your {spec.optimizer} puts ε inside the square root, m̂/√(v̂ + ε): your first step is torch's times "
+            f"(|g| + ε)/√(g² + ε), which shrinks the steps of gradients below √ε = {_g(np.sqrt(eps))}. torch.optim."
+            f"{'AdamW' if spec.optimizer == 'adamw' else 'Adam'} adds ε outside: m̂/(√v̂ + ε).")
 
 
 def later_layers_only(result: CheckResult, ev: Evidence) -> str | None:
@@ -788,16 +879,16 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
     return f"the first failing check is {result.name}: {result.message}"
 
 
+UPDATE_HYPOTHESES: list[Hypothesis] = [unchanged_parameters, lagging_update, kingma_ba_adam, optimizer_variant,
+                                       adam_bias_correction, adam_eps_inside, later_layers_only, update_factor]
 HYPOTHESES: dict[str, list[Hypothesis]] = {
-    "optimizer": [unchanged_parameters, lagging_update, kingma_ba_adam, optimizer_variant, later_layers_only,
-                  update_factor],
+    "optimizer": UPDATE_HYPOTHESES,  # the same step, judged on the candidate's own gradients
     "forward": [softmax_overflow, other_architecture, dropout_scaled_at_eval, dropout_active_at_eval],
     "loss": [loss_factor, dropout_not_rescaled],
     "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, l2_in_gradient, dropout_not_rescaled,
-                  other_head_error, fan_factor,
+                  other_head_error, per_layer_factor, fan_factor,
                   transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
-    "updates": [unchanged_parameters, lagging_update, kingma_ba_adam, optimizer_variant, later_layers_only,
-                update_factor],
+    "updates": UPDATE_HYPOTHESES,
     "finite_differences": [finite_difference_mismatch],
     "dropout_statistics": [dropout_masks],
     "augment_images": [augment_border],

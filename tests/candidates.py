@@ -133,27 +133,6 @@ def adam_without_bias_correction(spec):
     return Optimizer(init, update)
 
 
-def kingma_ba_adam(spec):
-    """Kingma & Ba's "efficient" Adam (Algorithm 1's last paragraph): α_t = α·√(1 − β2^t)/(1 − β1^t), ε added to √v,
-    decoupled decay as AdamW's (lr·wd·p). Correct, but not torch's: equal to torch's Adam with ε_t = ε/√(1 − β2^t)."""
-    b1, b2 = spec.hparams["betas"]
-    eps, wd = spec.hparams["eps"], spec.hparams.get("weight_decay", 0.0) if spec.optimizer == "adamw" else 0.0
-
-    def init(params):
-        return 0, [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
-
-    def update(grads, state, params):
-        t, ms, vs = state[0] + 1, state[1], state[2]
-        ms = [b1 * m + (1 - b1) * g for m, g in zip(ms, grads)]
-        vs = [b2 * v + (1 - b2) * g * g for v, g in zip(vs, grads)]
-        alpha = spec.lr * np.sqrt(1 - b2**t) / (1 - b1**t)
-        decays = [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(len(params))]
-        return ([-spec.lr * d * p - alpha * m / (np.sqrt(v) + eps) for p, d, m, v in zip(params, decays, ms, vs)],
-                (t, ms, vs))
-
-    return Optimizer(init, update)
-
-
 def nielsen_l2(n_train):
     """Nielsen's L2, w ← (1 − ηλ/n)·w with n the training set's size: the preset's λ divided by n."""
     return lambda spec: spec.replace(hparams={**spec.hparams, "weight_decay": spec.hparams["weight_decay"] / n_train})
@@ -167,6 +146,11 @@ def respecified(change):
             super().__init__(change(spec), init)
 
     return Candidate
+
+
+def kingma_ba_adam(spec):
+    """Kingma & Ba's Algorithm 1 with their "efficient" step size, ε added to √v as printed: correct, not torch's."""
+    return adam_rule(efficient_eps=lambda eps, bc2: eps)(spec)
 
 
 def adamw_counter_per_layer(spec):
@@ -311,3 +295,63 @@ class DropoutAtEvaluation(NumpySide):
 
     def predict(self, x):
         return self.mlp.forward(self._params, x, self.mlp.dropout_masks(self.rng, len(x))).out
+
+
+def adam_rule(exponent=lambda t: t, eps_inside=False, efficient_eps=None):
+    """Adam/AdamW hand-written with one choice changed: the bias corrections' exponent e(t) (None: no correction),
+    ε under the square root, or Kingma & Ba's "efficient" form α_t = α·√(1 − β2^t)/(1 − β1^t), α_t·m/(√v + ε̂) with
+    ε̂ = efficient_eps(ε, 1 − β2^t): ε itself in the paper (torch's Adam with ε/√(1 − β2^t)), ε·√(1 − β2^t) to be
+    torch's exactly. AdamW decays decoupled, lr·wd·p; Adam adds wd·p to the gradient."""
+
+    def make(spec):
+        b1, b2 = spec.hparams["betas"]
+        eps, wd = spec.hparams["eps"], spec.hparams.get("weight_decay", 0.0)
+        decoupled = spec.optimizer == "adamw"
+
+        def init(params):
+            decays = [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(len(params))]
+            return 0, decays, [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+
+        def update(grads, state, params):
+            t, decays, ms, vs = state[0] + 1, state[1], state[2], state[3]
+            grads = grads if decoupled else [g + d * p for g, d, p in zip(grads, decays, params)]
+            ms = [b1 * m + (1 - b1) * g for m, g in zip(ms, grads)]
+            vs = [b2 * v + (1 - b2) * g * g for v, g in zip(vs, grads)]
+            e = exponent(t)
+            bc1, bc2 = (1.0, 1.0) if e is None else (1 - b1**e, 1 - b2**e)
+            if efficient_eps is not None:
+                alpha, eps_hat = spec.lr * np.sqrt(bc2) / bc1, efficient_eps(eps, bc2)
+                steps = [alpha * m / (np.sqrt(v) + eps_hat) for m, v in zip(ms, vs)]
+            elif eps_inside:
+                steps = [spec.lr * (m / bc1) / np.sqrt(v / bc2 + eps) for m, v in zip(ms, vs)]
+            else:
+                steps = [spec.lr * (m / bc1) / (np.sqrt(v / bc2) + eps) for m, v in zip(ms, vs)]
+            decay = [spec.lr * d * p if decoupled else 0.0 * p for d, p in zip(decays, params)]
+            return [-s - k for s, k in zip(steps, decay)], (t, decays, ms, vs)
+
+        return Optimizer(init, update)
+
+    return make
+
+
+def decay_then_step(spec):
+    """SGD with L2 written as w ← (1 − lr·wd)·w − lr·g: torch's weight_decay exactly when there is no momentum."""
+    decays = [spec.hparams.get("weight_decay", 0.0) if i % 2 == 0 else 0.0 for i in range(2 * (len(spec.layers) - 1))]
+
+    def update(grads, state, params):
+        return [(1 - spec.lr * d) * p - spec.lr * g - p for g, d, p in zip(grads, decays, params)], state
+
+    return Optimizer(lambda params: None, update)
+
+
+class LogSumExpSoftmax(NumpySide):
+    """Softmax as exp(z − m − log Σ exp(z − m)): the stable log-domain form, correct everywhere."""
+
+    def softmax(self, z):
+        shifted = z - z.max(axis=-1, keepdims=True)
+        return np.exp(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
+
+
+def per_layer_fan_in(self, grads, batch):
+    """Each layer's gradients divided by its fan-in instead of the batch size."""
+    return [g * len(batch.y) / self.spec.layers[i // 2] for i, g in enumerate(grads)]

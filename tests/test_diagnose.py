@@ -334,9 +334,19 @@ def test_an_update_that_bypasses_its_own_backprop_is_said_and_not_judged(data):
 
 # --- conventions: legitimate, not torch's; FAIL, with kind "convention" ---------------------------------------------
 
+EMA_LR = MODELS["l2-momentum"].replace(lr=0.05)  # at lr = 1 − μ (the preset's 0.1) an EMA is lr applied twice
+
+
+def test_an_ema_at_lr_one_minus_mu_is_not_called_a_convention(data):
+    """lr·(1 − μ) = lr² there: "lr applied twice" takes the same steps, so both are named and no convention claimed."""
+    first = first_failure(MODELS["l2-momentum"], data, with_optimizer(ema_momentum_from_zero))
+    assert_hint(first, "updates", 1, "bias", "is lr applied twice", "EMA", "rerun with another learning rate")
+    assert first.kind == "bug"
+
+
 @pytest.mark.parametrize("spec, candidate, where, words", [
-    (MODELS["l2-momentum"], with_optimizer(ema_momentum_from_zero), ("updates", 1, "bias"),
-     ["EMA", "equivalent to torch's SGD(momentum=μ) with lr × (1 − μ) = 0.01"]),
+    (EMA_LR, with_optimizer(ema_momentum_from_zero), ("updates", 1, "bias"),
+     ["EMA", "equivalent to torch's SGD(momentum=μ) with lr × (1 − μ) = 0.005"]),
     (MODELS["l2-momentum"], with_hparams(dampening=0.9), ("updates", 1, "bias"),
      ["EMA", "equivalent to torch's SGD with dampening = μ = 0.9"]),
     (MODELS["dropout"], ClassicDropout, ("forward", None, "output"),
@@ -355,7 +365,7 @@ def test_conventions_are_named_as_such(spec, candidate, where, words, data):
 
 
 def test_the_json_report_carries_kind(data):
-    first = first_failure(MODELS["l2-momentum"], data, with_optimizer(ema_momentum_from_zero))
+    first = first_failure(EMA_LR, data, with_optimizer(ema_momentum_from_zero))
     passed = run_checks(MODELS["softmax-ce"].replace(epochs=1), data, NumpySide, PLAN, diagnose=diagnose)
     entries = Report("1", {"a": [first], "b": passed}).to_dict()["checks"]
     assert [e["kind"] for e in entries] == ["convention"] + [None] * len(passed)
