@@ -114,8 +114,8 @@ DEFECTS = [
           UPD_B, ["bias correction"]),
     numpy("adam-correction-batch-exponent", "adaptive", MODELS["adam"],
           c.with_optimizer(c.adam_rule(exponent=lambda t: c.B)), UPD_B, ["batch size as the exponent"]),
-    numpy("adam-correction-t-plus-1", "adaptive", MODELS["adam"], c.with_optimizer(c.adam_rule(exponent=lambda t: t + 1)),
-          UPD_B, ["t + 1"]),
+    numpy("adam-correction-t-plus-1", "adaptive", MODELS["adam"],
+          c.with_optimizer(c.adam_rule(exponent=lambda t: t + 1)), UPD_B, ["t + 1"]),
     numpy("adamw-counter-per-layer", "adaptive", MODELS["adamw"], c.with_optimizer(c.adamw_counter_per_layer), UPD_B,
           ["step counter t"]),
     numpy("adamw-biases-undecayed", "adaptive", MODELS["adamw"], c.configured(decay_biases=False), UPD_B,
@@ -147,8 +147,8 @@ DEFECTS = [
     student("student-l2-on-biases", "L2", "2", "buggy.py:L2OnBiases", UPD_B, ["biases too"]),
     student("student-double-l2", "L2", "2", "momentum_l2.py:DoubleL2InBackprop", ("gradients", 1, "weight"),
             ["2·l2·w"]),
-    student("student-classic-dropout", "convention", "3/dropout", "buggy.py:ClassicDropout", ("forward", None, "output"),
-            ["'classic' dropout"], "convention"),
+    student("student-classic-dropout", "convention", "3/dropout", "buggy.py:ClassicDropout",
+            ("forward", None, "output"), ["'classic' dropout"], "convention"),
 ]
 
 LOOK_ALIKES = [
@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     for case, s in defects + alikes:
         ok = (s.detected and s.localised and s.hinted) if case.where else not s.detected
         if args.verbose or not ok:
-            where = f"{s.first.name} {s.first.layer} {s.first.param}: {s.first.hint}" if s.first else "every check passed"
+            where = (f"{s.first.name} {s.first.layer} {s.first.param} [{s.first.kind}]: {s.first.hint}" if s.first
+                     else "every check passed")
             print(f"{'ok ' if ok else 'MISS'} {case.name} ({case.family}): {where}")
     n = len(defects)
     print(f"{n} defects ({sum(c.kind == 'convention' for c in DEFECTS)} conventions) in "

@@ -170,8 +170,10 @@ class Run:
 
     def check(self, name: str, body: Check) -> CheckResult | None:
         """body(self), with a candidate failure turned into this check's verdict; None if the check does not apply."""
+        if self.failed_in is not None and name in CONDITIONAL:
+            return None
         if self.failed_in is not None:
-            return None if name in CONDITIONAL else CheckResult(name, False, candidate_error=f"failed earlier, in '{self.failed_in}'",
+            return CheckResult(name, False, candidate_error=f"failed earlier, in '{self.failed_in}'",
                                message=f"not run: the code under test failed earlier, in '{self.failed_in}'")
         try:
             result = body(self)

@@ -837,8 +837,8 @@ def step_measured(result: CheckResult, ev: Evidence) -> str:
 
 def optimizer_measured(result: CheckResult, ev: Evidence) -> str:
     """The `optimizer` check's fallback: measured on the candidate's own gradients."""
-    return (f"your update on your own gradients differs from torch.optim's on the same gradients, first in {_label(result)}: "
-            + step_measured(result, ev))
+    return (f"your update on your own gradients differs from torch.optim's on the same gradients, first in "
+            f"{_label(result)}: " + step_measured(result, ev))
 
 
 def neutral(result: CheckResult, ev: Evidence | None) -> str:

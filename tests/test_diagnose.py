@@ -295,6 +295,17 @@ def failures(spec: Spec, data, candidate) -> dict:
     return {r.name: r for r in results if not r.passed}
 
 
+def test_the_report_shows_both_bugs(data):
+    class TwoBugs(reported_grads(every(1 / B)), without_hparam("momentum")):
+        pass
+
+    spec = MODELS["l2-momentum"].replace(epochs=1)
+    text = str(Report("2", {spec.name: run_checks(spec, data, TwoBugs, PLAN, diagnose=diagnose)}))
+    assert "first divergence: model l2-momentum, check 'gradients'" in text and "taken twice" in text
+    assert "and in the optimizer: model l2-momentum, check 'optimizer', step 1" in text
+    assert "Momentum is missing" in text
+
+
 @pytest.mark.parametrize("spec, optimizer_slip, where, words", [
     (MODELS["l2-momentum"], without_hparam("momentum"), (1, "bias", 1), ["momentum is missing"]),
     (MODELS["adagrad"], configured(optimizer="adagrad-lab"), (1, "bias", 0), ["inside the square root"]),
