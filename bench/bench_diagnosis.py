@@ -110,6 +110,8 @@ DEFECTS = [
           ["outside the square root"]),
     numpy("adam-eps-inside", "adaptive", MODELS["adam"], c.with_optimizer(c.adam_rule(eps_inside=True)), UPD_B,
           ["ε inside the square root"]),
+    numpy("adamw-eps-inside", "adaptive", MODELS["adamw"], c.with_optimizer(c.adam_rule(eps_inside=True)), UPD_B,
+          ["ε inside the square root"]),
     numpy("adam-no-bias-correction", "adaptive", MODELS["adam"], c.with_optimizer(c.adam_without_bias_correction),
           UPD_B, ["bias correction"]),
     numpy("adam-correction-batch-exponent", "adaptive", MODELS["adam"],

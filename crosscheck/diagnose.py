@@ -717,14 +717,17 @@ def adam_bias_correction(result: CheckResult, ev: Evidence) -> str | None:
 
 def adam_eps_inside(result: CheckResult, ev: Evidence) -> str | None:
     """Adam's ε under the square root, m̂/√(v̂ + ε), read off the ratio of the steps at step 0, where m̂ = g and
-    v̂ = g² in both: the candidate's Δp / torch's Δp is (|g| + ε)/√(g² + ε) entry by entry (≈ 1 where |g| ≫ √ε)."""
+    v̂ = g² in both: the candidate's Adam step / torch's is (|g| + ε)/√(g² + ε) entry by entry (≈ 1 where |g| ≫ √ε).
+    AdamW's decoupled decay is set apart first, as torch's step minus torch's step with weight_decay 0."""
     spec = ev.spec
-    if spec.optimizer not in ("adam", "adamw") or result.step != 0 or spec.hparams.get("weight_decay"):
+    coupled = spec.optimizer == "adam" and spec.hparams.get("weight_decay")  # g + wd·p inside m and v
+    if spec.optimizer not in ("adam", "adamw") or result.step != 0 or coupled:
         return None
     eps = spec.hparams.get("eps", 1e-8)
     cand, ref = _deltas(ev, 0)
-    grads = ev.grads_torch[0]
-    predicted = [r * (np.abs(g) + eps) / np.sqrt(g * g + eps) for r, g in zip(ref, grads)]
+    undecayed = replay(ev, spec.replace(hparams={**spec.hparams, "weight_decay": 0.0}), 1)[0]
+    adam = [a - b for a, b in zip(undecayed, _params_before(ev, 0))]
+    predicted = [r - a + a * (np.abs(g) + eps) / np.sqrt(g * g + eps) for r, a, g in zip(ref, adam, ev.grads_torch[0])]
     if not _matches(cand, predicted, TOL["updates"]):
         return None
     return (f"your {spec.optimizer} puts ε inside the square root, m̂/√(v̂ + ε): your first step is torch's times "

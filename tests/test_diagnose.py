@@ -20,12 +20,12 @@ from crosscheck.report import Report
 from crosscheck.sides import NumpySide
 from crosscheck.spec import MODELS, Spec
 from tests.candidates import (B, ClassicDropout, DropoutAtEvaluation, FrozenBiases, GradientAscent, HiddenSoftmax,
-                              LaggingUpdate, LearningRateDropsAfter25Steps, NoHiddenDerivative, NudgeAtStep3,
-                              SigmoidPrimeOfActivation, StaleGradient, UnscaledDropout, UnscaledDropoutNoLoss,
-                              UnstableSoftmax, adam_without_bias_correction, adamw_counter_per_layer, biases,
-                              configured, ema_momentum_from_zero, every, kingma_ba_adam, nielsen_l2, only,
-                              reported_grads, respecified, velocity_momentum, with_hparams, with_optimizer,
-                              without_hparam)
+                              LaggingUpdate, LearningRateDropsAfter25Steps, LogSumExpSoftmax, NoHiddenDerivative,
+                              NudgeAtStep3, SigmoidPrimeOfActivation, StaleGradient, UnscaledDropout,
+                              UnscaledDropoutNoLoss, UnstableSoftmax, adam_rule, adam_without_bias_correction,
+                              adamw_counter_per_layer, biases, configured, ema_momentum_from_zero, every,
+                              kingma_ba_adam, nielsen_l2, only, per_layer_fan_in, reported_grads, respecified,
+                              velocity_momentum, with_hparams, with_optimizer, without_hparam)
 
 PLAN = Plan(steps=20)
 
@@ -380,3 +380,43 @@ def test_the_json_report_carries_kind(data):
     passed = run_checks(MODELS["softmax-ce"].replace(epochs=1), data, NumpySide, PLAN, diagnose=diagnose)
     entries = Report("1", {"a": [first], "b": passed}).to_dict()["checks"]
     assert [e["kind"] for e in entries] == ["convention"] + [None] * len(passed)
+
+
+# --- families named by ratios and per-step replays ------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, candidate, where, words", [
+    (MODELS["softmax-ce"], reported_grads(per_layer_fan_in), ("gradients", 1, "bias"),
+     ["layer 0: 0.1276, layer 1: 3.333", "B/fan-in", "instead of the batch size"]),
+    (MODELS["softmax-ce"], reported_grads(lambda self, grads, batch: [g * (1 + i // 2) for i, g in enumerate(grads)]),
+     ("gradients", 1, "bias"), ["a different one per layer (layer 0: 1, layer 1: 2)", "enters per layer"]),
+    (MODELS["l2-momentum"], with_hparams(weight_decay=2e-3), ("updates", 1, "weight"), ["doubled", "2·wd = 0.002"]),
+    (MODELS["adam"], with_optimizer(adam_rule(eps_inside=True)), ("updates", 1, "bias"),
+     ["ε inside the square root", "torch.optim.Adam adds ε outside"]),
+    (MODELS["adamw"], with_optimizer(adam_rule(eps_inside=True)), ("updates", 1, "bias"),
+     ["ε inside the square root", "torch.optim.AdamW"]),
+    (MODELS["adam"], with_optimizer(adam_rule(exponent=lambda t: B)), ("updates", 1, "bias"),
+     ["batch size as the exponent, 1 − β^100"]),
+    (MODELS["adamw"], with_optimizer(adam_rule(exponent=lambda t: t + 1)), ("updates", 1, "bias"), ["t + 1"]),
+    (MODELS["adam"], with_optimizer(adam_rule(exponent=lambda t: None)), ("updates", 1, "bias"),
+     ["both bias corrections are missing"]),
+], ids=["per-layer-fan-in", "per-layer-other", "l2-doubled", "adam-eps-inside", "adamw-eps-inside",
+        "adam-correction-batch", "adamw-correction-t-plus-1", "adam-no-correction"])
+def test_more_families(spec, candidate, where, words, data):
+    first = first_failure(spec, data, candidate)
+    assert_hint(first, *where, *words, step=0)
+    assert first.kind == "bug"
+
+
+@pytest.mark.parametrize("spec, candidate", [
+    (MODELS["adam"], with_optimizer(adam_rule(efficient_eps=lambda eps, bc2: eps * bc2**0.5))),
+    (MODELS["adamw"], with_optimizer(adam_rule())),
+    (MODELS["softmax-ce"], LogSumExpSoftmax),
+], ids=["adam-efficient-exact", "adamw-hand-written", "log-sum-exp-softmax"])
+def test_correct_look_alikes_pass(spec, candidate, data):
+    results = run_checks(spec.replace(epochs=1), data, candidate, PLAN, diagnose=diagnose)
+    assert all(r.passed for r in results), [(r.name, r.message, r.hint) for r in results if not r.passed]
+
+
+def test_an_unexplained_step_says_what_was_measured(data):
+    first = first_failure(MODELS["softmax-ce"], data, NudgeAtStep3)
+    assert_hint(first, "updates", 1, "weight", "measured", "weights[1] 1", "steps 0–2 agreed", step=3)
