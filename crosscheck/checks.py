@@ -63,6 +63,7 @@ class Evidence:
     params_candidate: list[list[np.ndarray]] = field(default_factory=list)  # after each lockstep step
     params_torch: list[list[np.ndarray]] = field(default_factory=list)
     params_judge: list[list[np.ndarray]] = field(default_factory=list)  # torch.optim on the candidate's gradients
+    n_train: int | None = None  # the training set's size (Nielsen's L2 is λ/n with this n)
 
 
 def initial_params(spec: Spec) -> list[np.ndarray]:
@@ -131,6 +132,7 @@ def located(check: str, step: int | None = None) -> Iterator[None]:
 
 
 INFORMATIONAL = frozenset({"eps_placement"})  # measurements shown beside the checks, never scored
+CONDITIONAL = frozenset({"optimizer"})  # rows that appear only when an earlier check could not judge their part
 Diagnose = Callable[[CheckResult, Evidence], "str | None"]
 MakeCandidate = Callable[[Spec, list[np.ndarray]], Side]
 Check = Callable[["Run"], "CheckResult | None"]
@@ -153,7 +155,8 @@ class Run:
         self.cases = {"test set": self.x_eval, **synthetic_inputs(self.x_eval.shape[1], spec.seed)}
         self.labels = layout.labels(len(self.init))
         self.first = next(epoch_batches(spec, data, 0, self.ref))
-        self.evidence = Evidence(spec, self.init, np.concatenate(list(self.cases.values())))
+        self.evidence = Evidence(spec, self.init, np.concatenate(list(self.cases.values())), n_train=len(data.x_train))
+        self.optimizer_evidence: Evidence | None = None  # the `optimizer` check's pass, on the candidate's gradients
         self.failed_in: str | None = None
         self.first_gradients: tuple[tuple[float | None, list], tuple[float, list]] | None = None
         self.initial_gradients: CheckResult | None = None
@@ -167,6 +170,8 @@ class Run:
 
     def check(self, name: str, body: Check) -> CheckResult | None:
         """body(self), with a candidate failure turned into this check's verdict; None if the check does not apply."""
+        if self.failed_in is not None and name in CONDITIONAL:
+            return None
         if self.failed_in is not None:
             return CheckResult(name, False, candidate_error=f"failed earlier, in '{self.failed_in}'",
                                message=f"not run: the code under test failed earlier, in '{self.failed_in}'")
@@ -202,7 +207,7 @@ def stages(spec: Spec, provides: frozenset[str], plan: Plan) -> list[tuple[str, 
     out.append(("gradients", _gradients))
     if "loss" in provides and plan.fd_coords:
         out.append(("finite_differences", _finite_differences))
-    out += [("updates", lockstep), ("curves", curves)]
+    out += [("updates", lockstep), ("optimizer", judge_optimizer), ("curves", curves)]
     if spec.optimizer == "adagrad-lab":
         out.append(("eps_placement", _eps_placement))
     return out
@@ -224,6 +229,7 @@ def run_checks(spec: Spec, data: Dataset, make_candidate: MakeCandidate = NumpyS
         run = Run(spec, data, make_candidate, plan, progress)
         results = run_stages(run, provides)
     add_hint(results, run.evidence, diagnose)
+    add_hint([r for r in results if r.name == "optimizer"], run.optimizer_evidence, diagnose)  # a second bug
     return results
 
 
@@ -435,6 +441,7 @@ def _probe(run: Run, cand: Side, first_step: int) -> CheckResult:
         if not result.passed:
             result.message += where
             result.hint = _probe_hint(result, size, lr, spec)
+            result.kind = "bug" if result.hint else None
             return result
     return CheckResult("updates", True, message=f"{len(lrs)} probe steps from a fresh start agree, batch sizes "
                        f"{', '.join(map(str, PROBE_BATCHES))}, lr {', '.join(f'{lr:g}' for lr in lrs)}")
@@ -452,6 +459,58 @@ def _probe_hint(result: CheckResult, size: int, lr: float, spec: Spec) -> str | 
         return (f"at lr {lr:g} the step is {r:.4g} = {spec.lr:g}/{lr:g} x torch's: update_mini_batch uses a fixed "
                 f"learning rate of {spec.lr:g} instead of its eta argument")
     return None
+
+
+def judge_optimizer(run: Run) -> CheckResult | None:
+    """The candidate's update judged on its own gradients, when `updates` could not compare it (the gradients
+    differed first): a second bug in the optimizer is then named too, not hidden behind the first.
+
+    A fresh candidate steps from torch's parameters at every step, as in the lockstep; torch.optim (the judge) is
+    fed the gradients the candidate's backprop returned for the same batch and parameters, and the two steps Δp are
+    compared. None (no row) when `updates` compared every step it took.
+    """
+    recorded = run.evidence
+    if not recorded.batches or len(recorded.params_judge) == len(recorded.batches):
+        return None
+    spec = run.spec
+    with located("optimizer", 0):
+        cand = run.make_candidate(spec, run.init)
+    ref, judge = TorchSide(spec, run.init), TorchSide(spec, run.init)
+    ev = run.optimizer_evidence = Evidence(spec, run.init, recorded.x_eval, n_train=recorded.n_train)
+    batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, run.data, epoch, ref))
+    for step, batch in zip(range(run.plan.steps), batches):
+        start = ref.params()
+        with located("optimizer", step):
+            cand.set_params(start)
+            grads_c = [np.asarray(g, dtype=np.float64) for g in cand.loss_and_grads(batch)[1]]
+            cand.step(batch)
+            params_c = [np.array(p, dtype=np.float64) for p in cand.params()]
+        if [g.shape for g in grads_c] != [p.shape for p in start]:
+            return _not_own_gradients(step, "backprop's gradients do not have the parameters' shapes")
+        ref.step(batch)
+        judge.set_params(start)
+        judge.step_with(grads_c, batch.lr)
+        ev.batches.append(batch), ev.params_before.append(start), ev.params_candidate.append(params_c)
+        ev.grads_candidate.append(grads_c), ev.grads_torch.append(grads_c)  # what torch.optim was fed
+        ev.params_torch.append(judge.params()), ev.params_judge.append(ev.params_torch[-1])
+        result = compare_steps(params_c, ev.params_torch[-1], start, TOL["updates"], step)
+        if not result.passed:
+            if compare_steps(params_c, ref.params(), start, TOL["updates"], step).passed:
+                return _not_own_gradients(step, "its step equals torch.optim's on torch's gradients, not on the "
+                                                "gradients its backprop returned")
+            result.name = "optimizer"
+            result.message += " (torch.optim fed your backprop's own gradients)"
+            return result
+    return CheckResult("optimizer", True, step=len(ev.batches) - 1,
+                       message=f"{len(ev.batches)} steps of your update agree with torch.optim's fed your backprop's "
+                               f"own gradients: the optimizer is right, only the gradients differ")
+
+
+def _not_own_gradients(step: int, why: str) -> CheckResult:
+    """The update cannot be judged on the candidate's gradients: said, and the update stays "not compared"."""
+    return CheckResult("optimizer", False, step=step, informational=True,
+                       message=f"not compared: your update does not go through your own backprop at step {step} "
+                               f"({why})")
 
 
 def _not_again_at_step_0(run: Run, result: CheckResult) -> CheckResult:

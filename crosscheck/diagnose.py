@@ -29,6 +29,11 @@ from crosscheck.spec import HEADS, Spec
 
 Hypothesis = Callable[[CheckResult, Evidence], "str | None"]
 
+
+class Convention(str):
+    """A hint naming a legitimate convention that is not torch's: the verdict stays FAIL, the result's kind says
+    "convention" (a TA decides); every other hint names a bug."""
+
 OUTPUTS = {"mse": "sigmoid", "ce": "softmax", "bce": "sigmoid"}  # heads with equal outputs differ only in the error
 OUTPUT_ERRORS = {"mse": "(a − y)·a(1 − a)/B", "ce": "(p − y)/B", "bce": "(a − y)/B"}  # the error at the logits
 EXP_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # ~709.78: exp of anything larger is inf in float64
@@ -44,6 +49,7 @@ def diagnose(result: CheckResult, evidence: Evidence | None) -> str | None:
         except Exception:  # noqa: BLE001 - a hypothesis the evidence cannot feed (missing step, odd shapes) is silent
             hint = None
         if hint:
+            result.kind = "convention" if isinstance(hint, Convention) else "bug"
             return hint[0].upper() + hint[1:] if hint[0].isascii() else hint
     return None
 
@@ -84,25 +90,31 @@ def _deltas(evidence: Evidence, step: int) -> tuple[list[np.ndarray], list[np.nd
     return cand, ref
 
 
-def replay(evidence: Evidence, variant: Spec, steps: int) -> list[list[np.ndarray]]:
-    """Parameters after each of the first `steps` lockstep steps, taken by torch configured as `variant`.
+PerStep = Callable[[torch.optim.Optimizer, int, float], float]  # (optimizer, step t from 0, lr) -> this step's lr
 
-    Re-synced like the lockstep itself: each step starts from the recorded parameters both sides were given, and
-    the variant's optimizer state (momentum, moments, accumulators) carries over as the candidate's did.
+
+def replay(evidence: Evidence, variant: Spec, steps: int, per_step: PerStep | None = None) -> list[list[np.ndarray]]:
+    """Parameters after each of the first `steps` lockstep steps, taken by torch.optim configured as `variant`.
+
+    Re-synced like the lockstep itself: each step starts from the recorded parameters both sides were given and is
+    fed the recorded gradients torch's optimizer was fed (torch's own, or the candidate's in the `optimizer`
+    check), and the variant's optimizer state (momentum, moments, accumulators) carries over as the candidate's did.
     """
     side = TorchSide(variant, evidence.init)
     history = []
-    for batch, start in zip(evidence.batches[:steps], evidence.params_before[:steps]):
+    for t, (batch, start, grads) in enumerate(zip(evidence.batches[:steps], evidence.params_before[:steps],
+                                                  evidence.grads_torch[:steps])):
         side.set_params(start)
-        side.step(batch)
+        lr = variant.lr if batch.lr is None else batch.lr
+        side.step_with(grads, lr if per_step is None else per_step(side.optimizer, t, lr))
         history.append(side.params())
     return history
 
 
-def _replay_matches(evidence: Evidence, variant: Spec, upto: int) -> bool:
+def _replay_matches(evidence: Evidence, variant: Spec, upto: int, per_step: PerStep | None = None) -> bool:
     """Does the candidate's recorded update, steps 0..upto, equal torch's configured as `variant`?"""
     try:
-        history = replay(evidence, variant, upto + 1)
+        history = replay(evidence, variant, upto + 1, per_step)
     except (ValueError, TypeError):  # a configuration torch rejects is not a candidate explanation
         return False
     got = evidence.params_candidate[: upto + 1]
@@ -202,9 +214,11 @@ def dropout_scaled_at_eval(result: CheckResult, ev: Evidence) -> str | None:
     scaled = _torch_predict(ev, ev.spec, _hidden_scaled(ev.spec, ev.init, 1 - p))
     if not _matches([ev.out_candidate], [scaled], TOL["forward"]):
         return None
-    return (f"your evaluation outputs equal torch's with every hidden activation scaled by 1−p = {_g(1 - p)}: that is "
-            f"'classic' dropout (scale at evaluation). Torch and the lab use inverted dropout: scale the kept units by "
-            f"1/(1−p) during training and leave evaluation untouched.")
+    return Convention(
+        f"your evaluation outputs equal torch's with every hidden activation scaled by 1−p = {_g(1 - p)}: that is "
+        f"'classic' dropout (scale at evaluation), equivalent to torch's inverted nn.Dropout with every weight after "
+        f"a dropout layer multiplied by 1−p. A convention, not torch's: torch and the lab use inverted dropout, "
+        f"scaling the kept units by 1/(1−p) during training and leaving evaluation untouched.")
 
 
 def dropout_active_at_eval(result: CheckResult, ev: Evidence) -> str | None:
@@ -316,6 +330,28 @@ def global_gradient_factor(result: CheckResult, ev: Evidence) -> str | None:
             return f"every gradient is exactly {_g(r)} × torch's, in every layer{meaning}."
     return (f"every gradient is exactly {_g(r)} × torch's, in every layer: backprop is linear in the output error, so "
             f"the factor is in the error at the output ({error})/B; look for an extra constant there.")
+
+
+def per_layer_factor(result: CheckResult, ev: Evidence) -> str | None:
+    """Each layer's gradients (weight and bias) are one constant times torch's, the constants differing by layer: the
+    normalisation happens per layer, not once at the output error; named when they are B/fan-in or B/fan-out."""
+    step = result.step or 0
+    checks = _per_tensor("gradients", ev.grads_candidate[step], ev.grads_torch[step], TOL["gradients"])
+    ratios = [1.0 if c.passed else c.ratio for c in checks]
+    if None in ratios or any(not _near(w, b) for w, b in zip(ratios[0::2], ratios[1::2])):
+        return None
+    layers = ratios[0::2]
+    if all(_near(r, layers[0]) for r in layers):
+        return None
+    batch, sizes = len(ev.batches[step].y), ev.spec.layers
+    listed = ", ".join(f"layer {i}: {_g(r)}" for i, r in enumerate(layers))
+    for what, width in (("fan-in", sizes[:-1]), ("fan-out", sizes[1:])):
+        if all(_near(r, batch / n) for r, n in zip(layers, width)):
+            return (f"each layer's gradients are a different multiple of torch's ({listed}), each = B/{what} of that "
+                    f"layer (B = {batch}): every layer divides by its {what} ({', '.join(map(str, width))}) instead of "
+                    f"the batch size; divide the output error by len(y) once and nowhere else.")
+    return (f"each layer's gradients are one constant times torch's, a different one per layer ({listed}): a factor "
+            f"enters per layer (in the line computing that layer's delta or gradient), not once at the output error.")
 
 
 def l2_in_gradient(result: CheckResult, ev: Evidence) -> str | None:
@@ -502,8 +538,9 @@ def lagging_update(result: CheckResult, ev: Evidence) -> str | None:
             f"parameters move by the velocity or gradient from the previous batch, before it is updated).")
 
 
-def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
-    """torch.optim configurations a slip in the student's update would equal, each with what it means."""
+def optimizer_variants(spec: Spec, step: int, n_train: int | None = None) -> list[tuple[Spec, str]]:
+    """torch.optim configurations a slip (or another convention) in the student's update would equal, each with what
+    it means; n_train, the training set's size, lets Nielsen's λ/n be recognised."""
     hp, lr = dict(spec.hparams), spec.lr
     wd, mu = hp.get("weight_decay", 0.0), hp.get("momentum", 0.0)
     out: list[tuple[Spec, str]] = []
@@ -520,6 +557,14 @@ def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
                         "decays weights only (biases get weight_decay 0)."))
         out.append((with_hp(weight_decay=0.0), "no weight decay is applied: your updates match torch's with "
                     "weight_decay=0."))
+        out.append((with_hp(weight_decay=2 * wd), f"your weight decay is doubled: your updates equal torch's with "
+                    f"weight_decay = 2·wd = {_g(2 * wd)} (the L2 term added twice, e.g. in backprop and again in the "
+                    f"update, or the derivative of wd·‖w‖² where the L2 term is (wd/2)·‖w‖²)."))
+        if n_train:
+            out.append((with_hp(weight_decay=wd / n_train), Convention(
+                f"your weight decay is Nielsen's λ/n with n = {n_train}, the training set's size: equivalent to "
+                f"torch's weight_decay = λ/n = {_g(wd / n_train)} (w ← (1 − ηλ/n)·w). A convention, not torch's: this "
+                f"preset's weight_decay is λ = {_g(wd)} itself, so pass λ/n in or compare with --hparam.")))
         batch = spec.batch_size
         out.append((with_hp(weight_decay=wd / batch), f"your weight decay is divided by the batch size: your updates "
                     f"equal torch's with weight_decay = wd/B = {_g(wd / batch)}. The L2 factor multiplies w as it is "
@@ -553,13 +598,21 @@ def optimizer_variants(spec: Spec, step: int) -> list[tuple[Spec, str]]:
             "missing: torch's nesterov=True steps with g + μ·v, not v." if nesterov else
             "used, but this preset is plain momentum: step with v, not g + μ·v.")))
         if not nesterov:
-            out.append((with_hp(dampening=mu), f"your momentum is an EMA, v = μv + (1 − μ)g: torch and the lab "
-                        f"use v = μv + g (it equals torch's dampening = μ = {_g(mu)})."))
-            twice = (f" (here lr = 1 − μ = {_g(lr)}: is lr applied twice, e.g. in the velocity and again in the "
-                     f"update?)" if _near(lr, 1 - mu) else "")
-            out.append((spec.replace(lr=lr * (1 - mu)), f"your updates equal torch's SGD with lr × (1 − μ) = "
-                        f"{_g(lr * (1 - mu))}: either the momentum is an EMA, v = μv + (1 − μ)g, where torch and the "
-                        f"lab use v = μv + g, or the learning rate enters {_g(1 - mu)} × too small{twice}."))
+            out.append((with_hp(dampening=mu), Convention(
+                f"your momentum is an EMA, v = μv + (1 − μ)g, started at the first gradient: equivalent to torch's "
+                f"SGD with dampening = μ = {_g(mu)}. A convention, not the lab's: torch and the lab use v = μv + g.")))
+            ema = (f"your momentum is an EMA, v = μv + (1 − μ)g from v = 0: equivalent to torch's SGD(momentum=μ) "
+                   f"with lr × (1 − μ) = {_g(lr * (1 - mu))} (v = (1 − μ)·torch's buffer at every step)")
+            if _near(lr, 1 - mu):  # lr·(1 − μ) = lr²: an EMA and lr applied twice take the same steps
+                out.append((spec.replace(lr=lr * (1 - mu)), f"either the learning rate is applied twice (here lr = "
+                            f"1 − μ = {_g(lr)}: is lr applied twice, e.g. in the velocity and again in the update?), "
+                            f"or {ema}, a convention "
+                            f"rather than a bug; at lr = 1 − μ the two take the same steps: rerun with another "
+                            f"learning rate to tell them apart."))
+            else:
+                out.append((spec.replace(lr=lr * (1 - mu)), Convention(
+                    f"{ema}. A convention, not the lab's v = μv + g; if you did not write an EMA, the learning rate "
+                    f"enters {_g(1 - mu)} × too small.")))
         out.append((with_hp(momentum=0.0, nesterov=False), "momentum is missing: your updates match plain SGD "
                     "(momentum=0)."))
     return out
@@ -591,10 +644,95 @@ def _adam_without_bias_correction(spec: Spec) -> list[tuple[Spec, str]]:
 
 def optimizer_variant(result: CheckResult, ev: Evidence) -> str | None:
     """Replay torch configured as each plausible slip; the one the candidate's recorded parameters follow is it."""
-    for variant, meaning in optimizer_variants(ev.spec, result.step):
+    for variant, meaning in optimizer_variants(ev.spec, result.step, ev.n_train):
         if _replay_matches(ev, variant, result.step):
             return meaning
     return None
+
+
+def kingma_ba_adam(result: CheckResult, ev: Evidence) -> str | None:
+    """Kingma & Ba's "efficient" Adam, the bias corrections folded into the step size α_t = α·√(1 − β2^t)/(1 − β1^t):
+    it equals torch's Adam with a per-step ε_t = ε/√(1 − β2^t), replayed as such (torch's eps set before each step)."""
+    spec = ev.spec
+    if spec.optimizer not in ("adam", "adamw"):
+        return None
+    beta2, eps = spec.hparams.get("betas", (0.9, 0.999))[1], spec.hparams.get("eps", 1e-8)
+
+    def per_step_eps(optimizer: torch.optim.Optimizer, t: int, lr: float) -> float:
+        for group in optimizer.param_groups:
+            group["eps"] = eps / np.sqrt(1 - beta2 ** (t + 1))
+        return lr
+
+    if not _replay_matches(ev, spec, result.step, per_step_eps):
+        return None
+    return Convention(f"your {spec.optimizer} is Kingma & Ba's 'efficient' form, the bias corrections folded into the "
+                      f"step size α·√(1 − β2^t)/(1 − β1^t) with ε added to √v: equivalent to torch's Adam with a "
+                      f"per-step ε_t = ε/√(1 − β2^t) (ε_1 = {_g(eps / np.sqrt(1 - beta2))}). A convention, not "
+                      f"torch's: torch adds ε to √v̂, after the correction.")
+
+
+def _corrected_as(spec: Spec, exponent: Callable[[int], float]) -> PerStep:
+    """torch's Adam/AdamW made to take bias corrections 1 − β^e(t) instead of 1 − β^t, by its own constants per step:
+    (lr/bc1)·m/(√v/√bc2 + ε) with lr·(bc1/bc1')·√(bc2'/bc2), ε·√(bc2'/bc2) (and AdamW's lr·wd kept) is the step
+    with bc1', bc2' (bc = 1 for e = ∞: no correction)."""
+    beta1, beta2 = spec.hparams.get("betas", (0.9, 0.999))
+    eps = spec.hparams.get("eps", 1e-8)
+
+    def per_step(optimizer: torch.optim.Optimizer, t: int, lr: float) -> float:
+        e = exponent(t + 1)
+        bc1, bc2 = 1 - beta1 ** (t + 1), 1 - beta2 ** (t + 1)
+        bc1_, bc2_ = 1 - beta1**e, 1 - beta2**e
+        lr_ = lr * bc1 / bc1_ * np.sqrt(bc2_ / bc2)
+        for group in optimizer.param_groups:
+            wd = group.setdefault("configured_weight_decay", group["weight_decay"])  # the group's own, kept
+            group["eps"] = eps * np.sqrt(bc2_ / bc2)
+            group["weight_decay"] = wd * lr / lr_ if spec.optimizer == "adamw" else wd
+        return lr_
+
+    return per_step
+
+
+def adam_bias_correction(result: CheckResult, ev: Evidence) -> str | None:
+    """Adam's bias corrections with another exponent than the step count t, replayed by torch's own Adam with
+    per-step constants (`_corrected_as`): missing (β^∞), the batch size, t + 1 (counter advanced twice), t − 1."""
+    spec = ev.spec
+    if spec.optimizer not in ("adam", "adamw"):
+        return None
+    batch = spec.batch_size
+    exponents = [(lambda t: np.inf, "missing at every step (m and v are used as they are, not m/(1 − β1^t), "
+                                    "v/(1 − β2^t))"),
+                 (lambda t: batch, f"computed with the batch size as the exponent, 1 − β^{batch}, instead of the step "
+                                   f"count t"),
+                 (lambda t: t + 1, "computed with t + 1 instead of t: the step counter is advanced twice or before "
+                                   "it starts at 1"),
+                 (lambda t: t - 1 if t > 1 else np.inf, "computed with t − 1 instead of t: the step counter is "
+                                                       "advanced after the update")]
+    for exponent, meaning in exponents:
+        if _replay_matches(ev, spec, result.step, _corrected_as(spec, exponent)):
+            return (f"your {spec.optimizer}'s bias corrections are {meaning}: your steps equal torch's with the "
+                    f"corrections 1 − β1^e, 1 − β2^e so placed. Use the number of update_mini_batch calls so far, t = "
+                    f"1, 2, ...")
+    return None
+
+
+def adam_eps_inside(result: CheckResult, ev: Evidence) -> str | None:
+    """Adam's ε under the square root, m̂/√(v̂ + ε), read off the ratio of the steps at step 0, where m̂ = g and
+    v̂ = g² in both: the candidate's Adam step / torch's is (|g| + ε)/√(g² + ε) entry by entry (≈ 1 where |g| ≫ √ε).
+    AdamW's decoupled decay is set apart first, as torch's step minus torch's step with weight_decay 0."""
+    spec = ev.spec
+    coupled = spec.optimizer == "adam" and spec.hparams.get("weight_decay")  # g + wd·p inside m and v
+    if spec.optimizer not in ("adam", "adamw") or result.step != 0 or coupled:
+        return None
+    eps = spec.hparams.get("eps", 1e-8)
+    cand, ref = _deltas(ev, 0)
+    undecayed = replay(ev, spec.replace(hparams={**spec.hparams, "weight_decay": 0.0}), 1)[0]
+    adam = [a - b for a, b in zip(undecayed, _params_before(ev, 0))]
+    predicted = [r - a + a * (np.abs(g) + eps) / np.sqrt(g * g + eps) for r, a, g in zip(ref, adam, ev.grads_torch[0])]
+    if not _matches(cand, predicted, TOL["updates"]):
+        return None
+    return (f"your {spec.optimizer} puts ε inside the square root, m̂/√(v̂ + ε): your first step is torch's times "
+            f"(|g| + ε)/√(g² + ε), which shrinks the steps of gradients below √ε = {_g(np.sqrt(eps))}. torch.optim."
+            f"{'AdamW' if spec.optimizer == 'adamw' else 'Adam'} adds ε outside: m̂/(√v̂ + ε).")
 
 
 def later_layers_only(result: CheckResult, ev: Evidence) -> str | None:
@@ -685,6 +823,27 @@ def softmax_cases(result: CheckResult, ev: Evidence | None) -> str | None:
     return None
 
 
+def step_measured(result: CheckResult, ev: Evidence) -> str:
+    """What was measured about a step no family explains: which tensors moved, how far relative to torch's step
+    (‖Δp‖ ratio), and whether earlier steps agreed (then the difference is in state carried between steps)."""
+    step = result.step or 0
+    cand, ref = _deltas(ev, step)
+    sizes = [f"{lab} {float(np.linalg.norm(c) / np.linalg.norm(r)):.3g}×" for c, r, lab
+             in zip(cand, ref, layout.labels(len(ref))) if np.any(r)]
+    still = [str(lab) for c, r, lab in zip(cand, ref, layout.labels(len(ref))) if np.any(r) and not np.any(c)]
+    state = (f"steps 0–{step - 1} agreed, so what differs is carried between steps (momentum, moments, "
+             f"accumulators, a step counter)" if step else "the first step already differs, before any state is "
+                                                          "carried: the rule itself differs")
+    return (f"at step {step} your step's size relative to torch's (‖Δp‖ ratio) is " + ", ".join(sizes)
+            + (f"; {', '.join(still)} did not move" if still else "") + f"; {state}.")
+
+
+def optimizer_measured(result: CheckResult, ev: Evidence) -> str:
+    """The `optimizer` check's fallback: measured on the candidate's own gradients."""
+    return (f"your update on your own gradients differs from torch.optim's on the same gradients, first in "
+            f"{_label(result)}: " + step_measured(result, ev))
+
+
 def neutral(result: CheckResult, ev: Evidence | None) -> str:
     """What is known when no hypothesis fits: where the first difference is and what matched before it."""
     where, step = _label(result), result.step
@@ -701,12 +860,14 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
         return (f"gradients and parameters matched for steps 0–{step - 1}; at step {step} the gradient of {where} "
                 f"differs, so the backward pass depends on something that changes between steps (state kept across "
                 f"calls, a counter).")
+    if result.name == "optimizer":
+        return optimizer_measured(result, ev)
     if result.name == "updates":
         hint = f"the first difference is in {where} at step {step}; gradients matched, so the optimizer update is "
         hint += "where to look"
         if step:
             hint += f" (steps 0–{step - 1} agreed: look at what it carries between steps, e.g. momentum, accumulators)"
-        return hint + "."
+        return hint + (f". Measured: {step_measured(result, ev)}" if ev is not None and ev.batches else ".")
     if result.name == "curves":
         steps = f"all {len(ev.batches)} lockstep steps" if ev is not None and ev.batches else "every lockstep step"
         return (f"{steps} agreed (gradients and parameters), so the difference builds up later in training: look for "
@@ -721,13 +882,16 @@ def neutral(result: CheckResult, ev: Evidence | None) -> str:
     return f"the first failing check is {result.name}: {result.message}"
 
 
+UPDATE_HYPOTHESES: list[Hypothesis] = [unchanged_parameters, lagging_update, kingma_ba_adam, optimizer_variant,
+                                       adam_bias_correction, adam_eps_inside, later_layers_only, update_factor]
 HYPOTHESES: dict[str, list[Hypothesis]] = {
+    "optimizer": UPDATE_HYPOTHESES,  # the same step, judged on the candidate's own gradients
     "forward": [softmax_overflow, other_architecture, dropout_scaled_at_eval, dropout_active_at_eval],
     "loss": [loss_factor, dropout_not_rescaled],
     "gradients": [gradient_shape, nonfinite_gradients, global_gradient_factor, l2_in_gradient, dropout_not_rescaled,
-                  other_head_error, fan_factor,
+                  other_head_error, per_layer_factor, fan_factor,
                   transposed_values, confined_to_one_kind, below_output_only, output_layer_wrong],
-    "updates": [unchanged_parameters, lagging_update, optimizer_variant, later_layers_only, update_factor],
+    "updates": UPDATE_HYPOTHESES,
     "finite_differences": [finite_difference_mismatch],
     "dropout_statistics": [dropout_masks],
     "augment_images": [augment_border],

@@ -23,7 +23,7 @@ def results(report: Report, output: str = "", seconds: float | None = None, visi
         for c, r in enumerate(checks, start=1):
             text = f"{r.verdict}: {r.message or ''}"
             if r.hint:
-                text += f"\nhint: {r.hint}"
+                text += f"\nhint{' (a convention, not a bug: you decide)' if r.kind == 'convention' else ''}: {r.hint}"
             test = {"name": f"{model}: {r.name}", "number": f"{m}.{c}", "score": 0.0, "max_score": 0.0,
                     "output": text, "visibility": visibility}
             if r.scored:  # an informational row is shown with no points and no status: it is not a test

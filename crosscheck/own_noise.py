@@ -37,7 +37,7 @@ def forward(cand: Side, ref: TorchSide, x_eval: np.ndarray) -> tuple[np.ndarray,
         "forward", False, param="output", message="feedforward gave different outputs for the same input twice: "
         "dropout must be off when evaluating (only backprop drops)",
         hint="apply dropout only while training (backprop, update_mini_batch), never in feedforward: torch's "
-             "model.eval() turns it off")
+             "model.eval() turns it off", kind="bug")
 
 
 def torch_grads_with_masks(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.ndarray,

@@ -59,7 +59,7 @@ class Report:
             for r in results:
                 entry = {key: _jsonable(getattr(r, key)) for key in JSON_FIELDS}
                 entry.update(model=model, got=_jsonable(r.got), want=_jsonable(r.want),
-                             hint=r.hint)
+                             hint=r.hint, kind=r.kind)
                 if r.informational:  # a measurement, not a test: no verdict
                     entry.update(passed=None, informational=True)
                 checks.append(entry)
@@ -88,22 +88,27 @@ class Report:
         return fig
 
     def _summary(self) -> tuple[str, str, list[str]]:
-        """(headline, its details, the first divergence's lines): what __str__ and _repr_html_ both show."""
+        """(headline, its details, the first divergence's lines and a second bug's, found in the optimizer on the
+        candidate's own gradients): what __str__ and _repr_html_ both show."""
         details = ((f"  (checked: {self.subject})" if self.subject else "")
                    + (f"  (isolation: {self.isolation})" if self.isolation else "")
                    + (f"  (data: {self.data_source})" if self.data_source else ""))
         lines = []
         failure = self.first_failure()
-        if failure:
-            model, r = failure
-            lines.append(f"first divergence: model {model}, check '{r.name}'"
+        model, first = failure if failure else ("", None)
+        shown = [("first divergence", first)] if first else []
+        shown += [("and in the optimizer", r) for r in self.results.get(model, [])
+                  if r.name == "optimizer" and r.hint and r is not first]
+        for lead, r in shown:
+            lines.append(f"{lead}: model {model}, check '{r.name}'"
                          + (f", step {r.step}" if r.step is not None else "") + f": {r.message}")
             errors = [f"max {kind} err {value:.3e}" for kind, value in (("abs", r.max_abs_err), ("rel", r.max_rel_err))
                       if value is not None]
             if errors:
                 lines.append("  " + ", ".join(errors))
             if r.hint:
-                lines.append(f"  hint: {r.hint}")
+                mark = " (a convention, not a bug: you decide)" if r.kind == "convention" else ""
+                lines.append(f"  hint{mark}: {r.hint}")
         return f"task {self.task}: {'PASS' if self.passed else 'FAIL'}", details, lines
 
     def _repr_html_(self) -> str:

@@ -58,6 +58,7 @@ class CheckResult:
     got: float | None = None  # the candidate's value at index
     want: float | None = None  # the reference's value at index
     hint: str | None = None  # why, in the student's terms (crosscheck.diagnose)
+    kind: str | None = None  # what the hint names: "bug", or "convention" (legitimate, not torch's: a TA decides)
     reference: str = "torch"  # what `want` came from: "torch", "finite difference", ...
     informational: bool = False  # a measurement shown beside the checks: never scored, never passes or fails
     candidate_error: str | None = None  # the candidate's code failed (or an earlier failure kept this from running)

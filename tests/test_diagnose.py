@@ -16,12 +16,18 @@ from crosscheck.checks import TOL, Evidence, Plan, run_checks
 from crosscheck.diagnose import diagnose, replay
 from crosscheck.diff import compare
 from crosscheck.layout import labels as param_labels
+from crosscheck.report import Report
 from crosscheck.sides import NumpySide
 from crosscheck.spec import MODELS, Spec
-from numpy_mlp.optim import Optimizer, apply_updates
+from tests.candidates import (B, ClassicDropout, DropoutAtEvaluation, FrozenBiases, GradientAscent, HiddenSoftmax,
+                              LaggingUpdate, LearningRateDropsAfter25Steps, LogSumExpSoftmax, NoHiddenDerivative,
+                              NudgeAtStep3, SigmoidPrimeOfActivation, StaleGradient, UnscaledDropout,
+                              UnscaledDropoutNoLoss, UnstableSoftmax, adam_rule, adam_without_bias_correction,
+                              adamw_counter_per_layer, biases, configured, ema_momentum_from_zero, every,
+                              kingma_ba_adam, nielsen_l2, only, per_layer_fan_in, reported_grads, respecified,
+                              velocity_momentum, with_hparams, with_optimizer, without_hparam)
 
 PLAN = Plan(steps=20)
-B = 100
 
 
 def first_failure(spec: Spec, data, candidate):
@@ -38,272 +44,6 @@ def assert_hint(first, check, layer, param, *words, step=None):
         assert first.step == step, (first.message, hint)
     for word in words:
         assert word.lower() in hint.lower(), f"{word!r} not in hint: {hint!r} ({first.message})"
-
-
-# --- candidates --------------------------------------------------------------------------------------------------
-
-def reported_grads(transform, reported_only=False):
-    """A candidate whose gradients go through transform(self, grads, batch); its update uses them too, unless the
-    bug is in the reported gradient only (shape bugs: the update would not even broadcast)."""
-
-    class Candidate(NumpySide):
-        def loss_and_grads(self, batch):
-            loss, grads = super().loss_and_grads(batch)
-            return loss, transform(self, list(grads), batch)
-
-        def step(self, batch):
-            if not reported_only:
-                return super().step(batch)
-            loss, grads = NumpySide.loss_and_grads(self, batch)
-            updates, self.state = self.optimizer.update(grads, self.state, self._params)
-            self._params = apply_updates(self._params, updates)
-            return loss
-
-    return Candidate
-
-
-def every(factor):
-    return lambda self, grads, batch: [g * factor for g in grads]
-
-
-def only(index, fn):
-    return lambda self, grads, batch: [fn(g, self) if i == index else g for i, g in enumerate(grads)]
-
-
-def biases(fn):
-    return lambda self, grads, batch: [fn(g) if i % 2 else g for i, g in enumerate(grads)]
-
-
-def configured(**changes):
-    """The reference configured differently from the spec it is checked against (e.g. another torch option)."""
-
-    class Candidate(NumpySide):
-        def __init__(self, spec, init):
-            super().__init__(spec.replace(**changes), init)
-
-    return Candidate
-
-
-def with_hparams(**hp):
-    class Candidate(NumpySide):
-        def __init__(self, spec, init):
-            super().__init__(spec.replace(hparams={**spec.hparams, **hp}), init)
-
-    return Candidate
-
-
-def without_hparam(name):
-    class Candidate(NumpySide):
-        def __init__(self, spec, init):
-            super().__init__(spec.replace(hparams={k: v for k, v in spec.hparams.items() if k != name}), init)
-
-    return Candidate
-
-
-def with_optimizer(make):
-    """A candidate with its own update rule, make(spec) -> Optimizer (hand-written here, as a student would)."""
-
-    class Candidate(NumpySide):
-        def __init__(self, spec, init):
-            super().__init__(spec, init)
-            self.optimizer = make(spec)
-            self.state = self.optimizer.init(self._params)
-
-    return Candidate
-
-
-def _weight_decays(spec, n):
-    wd = spec.hparams.get("weight_decay", 0.0)
-    return [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(n)]
-
-
-def velocity_momentum(spec):
-    """The course's v = μv − ηg; w += v (v₀ = 0): equal to torch's SGD momentum at a constant lr."""
-    mu = spec.hparams["momentum"]
-
-    def init(params):
-        return _weight_decays(spec, len(params)), [np.zeros_like(p) for p in params]
-
-    def update(grads, state, params):
-        decays, vs = state
-        vs = [mu * v - spec.lr * (g + wd * p) for g, p, v, wd in zip(grads, params, vs, decays)]
-        return vs, (decays, vs)
-
-    return Optimizer(init, update)
-
-
-def ema_momentum_from_zero(spec):
-    """v = μv + (1 − μ)g with v₀ = 0: an EMA, not the lab's momentum."""
-    mu = spec.hparams["momentum"]
-
-    def init(params):
-        return _weight_decays(spec, len(params)), [np.zeros_like(p) for p in params]
-
-    def update(grads, state, params):
-        decays, vs = state
-        vs = [mu * v + (1 - mu) * (g + wd * p) for g, p, v, wd in zip(grads, params, vs, decays)]
-        return [-spec.lr * v for v in vs], (decays, vs)
-
-    return Optimizer(init, update)
-
-
-def adam_without_bias_correction(spec):
-    b1, b2 = spec.hparams["betas"]
-    eps = spec.hparams["eps"]
-
-    def init(params):
-        return [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
-
-    def update(grads, state, params):
-        ms = [b1 * m + (1 - b1) * g for m, g in zip(state[0], grads)]
-        vs = [b2 * v + (1 - b2) * g * g for v, g in zip(state[1], grads)]
-        return [-spec.lr * m / (np.sqrt(v) + eps) for m, v in zip(ms, vs)], (ms, vs)
-
-    return Optimizer(init, update)
-
-
-def adamw_counter_per_layer(spec):
-    """AdamW whose step counter t is advanced inside the loop over layers (layer l sees t = l + 1 at step 0)."""
-    b1, b2 = spec.hparams["betas"]
-    eps, wd = spec.hparams["eps"], spec.hparams["weight_decay"]
-
-    def init(params):
-        return 0, [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
-
-    def update(grads, state, params):
-        t, ms, vs = state
-        updates = []
-        for i, (g, p) in enumerate(zip(grads, params)):
-            t += i % 2 == 0  # once per layer, at its weight
-            ms[i] = b1 * ms[i] + (1 - b1) * g
-            vs[i] = b2 * vs[i] + (1 - b2) * g * g
-            m_hat, v_hat = ms[i] / (1 - b1**t), vs[i] / (1 - b2**t)
-            updates.append(-spec.lr * wd * p - spec.lr * m_hat / (np.sqrt(v_hat) + eps))
-        return updates, (t, ms, vs)
-
-    return Optimizer(init, update)
-
-
-class EditedUpdates(NumpySide):
-    """The reference's update, then edit(updates, t) before it is applied (t = this side's step counter)."""
-
-    t = 0
-
-    def edit(self, updates, params):
-        return updates
-
-    def step(self, batch):
-        loss, grads = self.loss_and_grads(batch)
-        updates, self.state = self.optimizer.update(grads, self.state, self._params)
-        self._params = apply_updates(self._params, self.edit(updates, self._params))
-        self.t += 1
-        return loss
-
-
-class FrozenBiases(EditedUpdates):
-    def edit(self, updates, params):
-        return [u if i % 2 == 0 else np.zeros_like(u) for i, u in enumerate(updates)]
-
-
-class LaggingUpdate(EditedUpdates):
-    pending = None
-
-    def edit(self, updates, params):
-        applied = self.pending if self.pending is not None else [np.zeros_like(u) for u in updates]
-        self.pending = updates
-        return applied
-
-
-class StaleGradient(NumpySide):
-    """From the second step on, the update uses the previous batch's gradient."""
-
-    previous = None
-
-    def step(self, batch):
-        loss, grads = self.loss_and_grads(batch)
-        use, self.previous = (grads if self.previous is None else self.previous), grads
-        updates, self.state = self.optimizer.update(use, self.state, self._params)
-        self._params = apply_updates(self._params, updates)
-        return loss
-
-
-class LearningRateDropsAfter25Steps(EditedUpdates):
-    def edit(self, updates, params):
-        return [u * 0.5 for u in updates] if self.t >= 25 else updates
-
-
-class NudgeAtStep3(EditedUpdates):
-    def edit(self, updates, params):
-        return [u + 1e-6 if (i == 2 and self.t == 3) else u for i, u in enumerate(updates)]
-
-
-class GradientAscent(EditedUpdates):
-    """p + lr·g: the update's sign flipped (numpy_mlp refuses a negative lr itself, as torch.optim does)."""
-
-    def edit(self, updates, params):
-        return [-u for u in updates]
-
-
-class SigmoidPrimeOfActivation(NumpySide):
-    """sigmoid_prime(a) instead of sigmoid_prime(z): backward's a(1 − a) is fed σ(a) in place of a."""
-
-    def loss_and_grads(self, batch):
-        cache = self.mlp.forward(self._params, self.inputs(batch), batch.masks)
-        cache.hidden = [numpy_mlp.sigmoid(h) for h in cache.hidden]
-        return self.mlp.loss(cache, batch.y), self.mlp.backward(self._params, cache, batch.y)
-
-
-class NoHiddenDerivative(NumpySide):
-    """delta @ W.T carried down without the activation derivative."""
-
-    def __init__(self, spec, init):
-        super().__init__(spec, init)
-        self.mlp = dataclasses.replace(self.mlp, hidden_activation="sigmoid-no-derivative")
-
-
-class HiddenSoftmax(NumpySide):
-    def predict(self, x):
-        a, p = x, self._params
-        for layer in range(len(p) // 2 - 1):
-            a = numpy_mlp.softmax(a @ p[2 * layer] + p[2 * layer + 1])
-        return numpy_mlp.softmax(a @ p[-2] + p[-1])
-
-
-class UnstableSoftmax(NumpySide):
-    def predict(self, x):
-        with np.errstate(over="ignore", invalid="ignore"):
-            e = np.exp(self.mlp.forward(self._params, x).logits)
-            return e / e.sum(axis=1, keepdims=True)
-
-
-class UnscaledDropout(NumpySide):
-    """Keep-masks of 0/1: dropped units zeroed, kept ones not rescaled by 1/(1 − p)."""
-
-    report_loss = True
-
-    def loss_and_grads(self, batch):
-        masks = [(m != 0).astype(np.float64) for m in batch.masks]
-        loss, grads = self.mlp.loss_and_grads(self._params, self.inputs(batch), batch.y, masks)
-        return (loss if self.report_loss else None), grads
-
-
-class UnscaledDropoutNoLoss(UnscaledDropout):
-    report_loss = False
-
-
-class ClassicDropout(UnscaledDropout):
-    """Unscaled masks in training, activations × (1 − p) at evaluation."""
-
-    def predict(self, x):
-        keep = 1 - self.spec.dropout
-        return self.mlp.forward(self._params, x, [np.full((len(x), n), keep) for n in self.spec.layers[1:-1]]).out
-
-
-class DropoutAtEvaluation(NumpySide):
-    rng = np.random.default_rng(1)
-
-    def predict(self, x):
-        return self.mlp.forward(self._params, x, self.mlp.dropout_masks(self.rng, len(x))).out
 
 
 # --- forward -----------------------------------------------------------------------------------------------------
@@ -546,3 +286,137 @@ def test_an_l2_term_that_appears_after_the_first_step_is_named(data):
     first = first_failure(MODELS["l2-momentum"], data, reported_grads(later))
     assert_hint(first, "gradients", first.layer, first.param, "l2·w = 0.001·w at step 1", "which the first backprop "
                 "did not", step=1)
+
+
+# --- every bug named: the optimizer judged on the candidate's own gradients -----------------------------------------
+
+def failures(spec: Spec, data, candidate) -> dict:
+    results = run_checks(spec.replace(epochs=1), data, make_candidate=candidate, plan=PLAN, diagnose=diagnose)
+    return {r.name: r for r in results if not r.passed}
+
+
+def test_the_report_shows_both_bugs(data):
+    class TwoBugs(reported_grads(every(1 / B)), without_hparam("momentum")):
+        pass
+
+    spec = MODELS["l2-momentum"].replace(epochs=1)
+    text = str(Report("2", {spec.name: run_checks(spec, data, TwoBugs, PLAN, diagnose=diagnose)}))
+    assert "first divergence: model l2-momentum, check 'gradients'" in text and "taken twice" in text
+    assert "and in the optimizer: model l2-momentum, check 'optimizer', step 1" in text
+    assert "Momentum is missing" in text
+
+
+@pytest.mark.parametrize("spec, optimizer_slip, where, words", [
+    (MODELS["l2-momentum"], without_hparam("momentum"), (1, "bias", 1), ["momentum is missing"]),
+    (MODELS["adagrad"], configured(optimizer="adagrad-lab"), (1, "bias", 0), ["inside the square root"]),
+    (MODELS["softmax-ce"], GradientAscent, (1, "bias", 0), ["the other way"]),
+], ids=["momentum-missing", "adagrad-eps-inside", "ascent"])
+def test_a_wrong_gradient_and_a_wrong_optimizer_are_both_named(spec, optimizer_slip, where, words, data):
+    class TwoBugs(reported_grads(every(1 / B)), optimizer_slip):
+        pass
+
+    failed = failures(spec, data, TwoBugs)
+    assert_hint(failed["gradients"], "gradients", 1, "bias", "twice", step=0)
+    assert_hint(failed["optimizer"], "optimizer", *where[:2], *words, step=where[2])
+    assert failed["gradients"].kind == failed["optimizer"].kind == "bug"
+    assert "not compared" in failed["updates"].message
+
+
+def test_a_right_optimizer_on_wrong_gradients_passes_the_optimizer_check(data):
+    results = run_checks(MODELS["adam"].replace(epochs=1), data, reported_grads(every(2.0)), PLAN, diagnose=diagnose)
+    (optimizer,) = [r for r in results if r.name == "optimizer"]
+    assert optimizer.passed and "only the gradients differ" in optimizer.message
+    assert [r.name for r in results] == ["softmax", "forward", "loss", "gradients", "finite_differences", "updates",
+                                         "optimizer", "curves"]
+
+
+def test_no_optimizer_row_when_the_updates_were_compared(data):
+    names = [r.name for r in run_checks(MODELS["softmax-ce"].replace(epochs=1), data, GradientAscent, PLAN)]
+    assert "optimizer" not in names
+
+
+def test_an_update_that_bypasses_its_own_backprop_is_said_and_not_judged(data):
+    """The reported gradient is 2x, the update uses the reference's own: the optimizer cannot be judged on it."""
+    failed = failures(MODELS["l2-momentum"], data, reported_grads(every(2.0), reported_only=True))
+    row = failed["optimizer"]
+    assert row.informational and row.verdict == "INFO" and row.hint is None
+    assert "does not go through your own backprop" in row.message and "torch's gradients" in row.message
+
+
+# --- conventions: legitimate, not torch's; FAIL, with kind "convention" ---------------------------------------------
+
+EMA_LR = MODELS["l2-momentum"].replace(lr=0.05)  # at lr = 1 − μ (the preset's 0.1) an EMA is lr applied twice
+
+
+def test_an_ema_at_lr_one_minus_mu_is_not_called_a_convention(data):
+    """lr·(1 − μ) = lr² there: "lr applied twice" takes the same steps, so both are named and no convention claimed."""
+    first = first_failure(MODELS["l2-momentum"], data, with_optimizer(ema_momentum_from_zero))
+    assert_hint(first, "updates", 1, "bias", "is lr applied twice", "EMA", "rerun with another learning rate")
+    assert first.kind == "bug"
+
+
+@pytest.mark.parametrize("spec, candidate, where, words", [
+    (EMA_LR, with_optimizer(ema_momentum_from_zero), ("updates", 1, "bias"),
+     ["EMA", "equivalent to torch's SGD(momentum=μ) with lr × (1 − μ) = 0.005"]),
+    (MODELS["l2-momentum"], with_hparams(dampening=0.9), ("updates", 1, "bias"),
+     ["EMA", "equivalent to torch's SGD with dampening = μ = 0.9"]),
+    (MODELS["dropout"], ClassicDropout, ("forward", None, "output"),
+     ["'classic' dropout", "equivalent to torch's inverted nn.Dropout with every weight after a dropout layer"]),
+    (MODELS["adam"], with_optimizer(kingma_ba_adam), ("updates", 1, "bias"),
+     ["Kingma & Ba", "equivalent to torch's Adam with a per-step ε_t = ε/√(1 − β2^t)"]),
+    (MODELS["adamw"], with_optimizer(kingma_ba_adam), ("updates", 1, "bias"), ["Kingma & Ba", "per-step ε_t"]),
+    (MODELS["l2-momentum"], "nielsen", ("updates", 1, "weight"),
+     ["Nielsen's λ/n with n = 4000", "equivalent to torch's weight_decay = λ/n = 2.5e-07"]),
+], ids=["ema-from-zero", "ema-dampening", "classic-dropout", "kingma-ba-adam", "kingma-ba-adamw", "nielsen-l2"])
+def test_conventions_are_named_as_such(spec, candidate, where, words, data):
+    candidate = respecified(nielsen_l2(len(data.x_train))) if candidate == "nielsen" else candidate
+    first = first_failure(spec, data, candidate)
+    assert_hint(first, *where, *words)
+    assert first.kind == "convention"
+
+
+def test_the_json_report_carries_kind(data):
+    first = first_failure(EMA_LR, data, with_optimizer(ema_momentum_from_zero))
+    passed = run_checks(MODELS["softmax-ce"].replace(epochs=1), data, NumpySide, PLAN, diagnose=diagnose)
+    entries = Report("1", {"a": [first], "b": passed}).to_dict()["checks"]
+    assert [e["kind"] for e in entries] == ["convention"] + [None] * len(passed)
+
+
+# --- families named by ratios and per-step replays ------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, candidate, where, words", [
+    (MODELS["softmax-ce"], reported_grads(per_layer_fan_in), ("gradients", 1, "bias"),
+     ["layer 0: 0.1276, layer 1: 3.333", "B/fan-in", "instead of the batch size"]),
+    (MODELS["softmax-ce"], reported_grads(lambda self, grads, batch: [g * (1 + i // 2) for i, g in enumerate(grads)]),
+     ("gradients", 1, "bias"), ["a different one per layer (layer 0: 1, layer 1: 2)", "enters per layer"]),
+    (MODELS["l2-momentum"], with_hparams(weight_decay=2e-3), ("updates", 1, "weight"), ["doubled", "2·wd = 0.002"]),
+    (MODELS["adam"], with_optimizer(adam_rule(eps_inside=True)), ("updates", 1, "bias"),
+     ["ε inside the square root", "torch.optim.Adam adds ε outside"]),
+    (MODELS["adamw"], with_optimizer(adam_rule(eps_inside=True)), ("updates", 1, "bias"),
+     ["ε inside the square root", "torch.optim.AdamW"]),
+    (MODELS["adam"], with_optimizer(adam_rule(exponent=lambda t: B)), ("updates", 1, "bias"),
+     ["batch size as the exponent, 1 − β^100"]),
+    (MODELS["adamw"], with_optimizer(adam_rule(exponent=lambda t: t + 1)), ("updates", 1, "bias"), ["t + 1"]),
+    (MODELS["adam"], with_optimizer(adam_rule(exponent=lambda t: None)), ("updates", 1, "bias"),
+     ["both bias corrections are missing"]),
+], ids=["per-layer-fan-in", "per-layer-other", "l2-doubled", "adam-eps-inside", "adamw-eps-inside",
+        "adam-correction-batch", "adamw-correction-t-plus-1", "adam-no-correction"])
+def test_more_families(spec, candidate, where, words, data):
+    first = first_failure(spec, data, candidate)
+    assert_hint(first, *where, *words, step=0)
+    assert first.kind == "bug"
+
+
+@pytest.mark.parametrize("spec, candidate", [
+    (MODELS["adam"], with_optimizer(adam_rule(efficient_eps=lambda eps, bc2: eps * bc2**0.5))),
+    (MODELS["adamw"], with_optimizer(adam_rule())),
+    (MODELS["softmax-ce"], LogSumExpSoftmax),
+], ids=["adam-efficient-exact", "adamw-hand-written", "log-sum-exp-softmax"])
+def test_correct_look_alikes_pass(spec, candidate, data):
+    results = run_checks(spec.replace(epochs=1), data, candidate, PLAN, diagnose=diagnose)
+    assert all(r.passed for r in results), [(r.name, r.message, r.hint) for r in results if not r.passed]
+
+
+def test_an_unexplained_step_says_what_was_measured(data):
+    first = first_failure(MODELS["softmax-ce"], data, NudgeAtStep3)
+    assert_hint(first, "updates", 1, "weight", "measured", "weights[1] 1", "steps 0–2 agreed", step=3)

@@ -83,7 +83,7 @@ def test_json_is_compare_pys_and_carries_no_arrays(summed):
     assert report["passed"] is False and report["task"] == "1" and report["subject"].endswith("(in process)")
     gradients = next(c for c in report["checks"] if c["name"] == "gradients")
     assert set(gradients) == {"name", "passed", "max_abs_err", "max_rel_err", "step", "layer", "param", "index",
-                              "ratio", "message", "model", "got", "want", "hint"}
+                              "ratio", "message", "model", "got", "want", "hint", "kind"}
     assert SUMMED_HINT in gradients["hint"]
 
 

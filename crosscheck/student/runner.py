@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from crosscheck import layout
-from crosscheck.checks import INFORMATIONAL, TOL, Plan, add_hint, check_softmax, run_checks, stages
+from crosscheck.checks import CONDITIONAL, INFORMATIONAL, TOL, Plan, add_hint, check_softmax, run_checks, stages
 from crosscheck.data import Dataset, check_fit
 from crosscheck.diagnose import diagnose as default_diagnose
 from crosscheck.diff import compare
@@ -119,7 +119,7 @@ def expected_checks(spec: Spec) -> list[str]:
     if spec.only_softmax:
         return ["load", "softmax"]
     return [name for name, _ in stages(spec, StudentSide.provides, Plan(report_load=True))
-            if name not in INFORMATIONAL]
+            if name not in INFORMATIONAL | CONDITIONAL]
 
 
 # --- running ----------------------------------------------------------------------------------------------------
