@@ -136,6 +136,14 @@ class TorchSide:
             out = torch_ref.probabilities(self.model(self._tensor(x)), self.spec.head)
         return out.double().numpy()
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The output layer's pre-activations in evaluation mode: the ce head's network ends in them."""
+        if self.spec.head != "ce":
+            raise ValueError("only the ce head's network ends in its logits")
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(self._tensor(x)).double().numpy()
+
     def inputs(self, batch: Batch) -> torch.Tensor:
         """The batch as torch sees it: augmented by torchvision when the batch carries augmentation parameters."""
         x = self._tensor(batch.x)

@@ -204,3 +204,12 @@ def test_a_step_wrong_by_1e5_relative_fails(data):
 def test_a_forward_wrong_only_on_zero_inputs_fails(data):
     failed = first_failure(student(data, "false_pass.py:DropsLastBiasForZeroRows", "1", epochs=1))
     assert (failed.name, failed.param) == ("forward", "output") and "output(zeros)" in failed.message
+
+
+def test_an_unstable_softmax_in_feedforward_fails_under_stress(data):
+    """Issue 14: the lab's init keeps the logits small; the forward is also run with logits at ±1e3 and ties."""
+    run = student(data, "false_pass.py:UnstableSoftmax", "1", epochs=1)
+    failed = first_failure(run)
+    assert (failed.name, failed.param) == ("forward", "output") and "logits ±1e3" in failed.message
+    assert "exp overflows" in failed.hint
+    assert student(data, "softmax_net.py:SoftmaxNetwork", "1", epochs=1).passed  # the stable one passes it
