@@ -462,7 +462,7 @@ def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], c
         return CheckResult("finite_differences", False, reference="finite difference",
                            message="gradient shapes differ from the parameters' (see the gradients check)")
     for i, (p, label) in enumerate(zip(params, layout.labels(len(params)))):
-        picks = [np.unravel_index(k, p.shape) for k in rng.choice(p.size, min(coords, p.size), replace=False)]
+        picks = fd_coordinates(np.asarray(grads[i], dtype=np.float64), coords, rng)
         numeric = []
         for index in picks:
             original = p[index]
@@ -477,3 +477,15 @@ def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], c
         labels.append(label)
     return compare("finite_differences", got, want, labels, TOL["finite_differences"], origin="last",
                    reference="finite difference")
+
+
+def fd_coordinates(grad: np.ndarray, coords: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """The entry of largest |gradient| and coords - 1 random others.
+
+    The largest sets the tensor's scale, which the tolerance's floor is relative to. Random entries alone can all
+    have slopes near 0 (batch size 1, a saturated or dead unit), and would then be judged against their own size,
+    below what central differences resolve (~1e-11 absolute: round-off eps·|loss|/h, truncation h²).
+    """
+    largest = int(np.argmax(np.abs(grad)))
+    others = rng.choice(np.delete(np.arange(grad.size), largest), min(coords, grad.size) - 1, replace=False)
+    return [np.unravel_index(int(k), grad.shape) for k in (largest, *others)]
