@@ -16,15 +16,17 @@ from crosscheck.results import CheckResult
 class Tolerance:
     """|got - want| <= atol + rtol*|want| elementwise, with atol = rtol * floor_scale * max|want| per tensor.
 
-    The floor keeps entries that are ~0 in a tensor of large values from failing on round-off alone.
+    The floor keeps entries that are ~0 in a tensor of large values from failing on round-off alone. atol_min is an
+    absolute floor, for a reference with an absolute resolution of its own (finite differences).
     """
 
     rtol: float
     floor_scale: float = 1.0
+    atol_min: float = 0.0
 
     def atol(self, want: np.ndarray) -> float:
         finite = np.abs(want[np.isfinite(want)])
-        return self.rtol * self.floor_scale * (float(finite.max()) if finite.size else 0.0)
+        return max(self.rtol * self.floor_scale * (float(finite.max()) if finite.size else 0.0), self.atol_min)
 
 
 def constant_ratio(got: np.ndarray, want: np.ndarray) -> float | None:

@@ -120,6 +120,8 @@ WRONG_STEPS = {
 @given(spec=specs(activations=("sigmoid",)))
 @example(spec=Spec("batch-1-fd", layers=(784, 7, 10), lr=1.0, batch_size=1, seed=122, epochs=1)).via(
     "finite differences judged picks of ~0 slope by their own size (fixed: the largest entry is always picked)")
+@example(spec=Spec("saturated-fd", layers=(784, 1, 10), lr=1.0, batch_size=1, seed=148, epochs=1)).via(
+    "a saturated unit's slope of 7e-12, below what central differences resolve (fixed: an absolute floor)")
 def test_the_reference_agrees_with_torch(spec, check):
     results = check(spec)
     assert not failures(results), [(r.name, r.message) for r in failures(results)]
@@ -132,7 +134,7 @@ def test_the_reference_agrees_with_torch(spec, check):
 def test_a_scaled_gradient_fails_the_gradients_at_step_0(spec, off, check):
     gradients = row(check(spec, scaled_gradients(1 + off)), "gradients")
     assert not gradients.passed and gradients.step == 0, gradients.message
-    assert gradients.ratio == pytest.approx(1 + off, rel=1e-9), gradients.message
+    assert gradients.got == pytest.approx((1 + off) * gradients.want, rel=1e-3 * abs(off)), gradients.message
 
 
 @EXAMPLES
@@ -142,8 +144,6 @@ def test_a_wrong_step_fails_the_updates_while_the_gradients_pass(spec, kind, off
     updates = row(results, "updates")
     assert row(results, "gradients").passed
     assert not updates.passed and updates.step == 0, updates.message
-    if kind == "scaled":  # the step nearest the output, (1 + off) × torch's
-        assert updates.ratio == pytest.approx(1 + off, rel=1e-9), updates.message
 
 
 @EXAMPLES
@@ -184,9 +184,7 @@ def _found(layers, activation, head, preset, lr, batch_size, seed):
     _found((784, 15, 10), "tanh", "mse", "adam", 1.0, 1, 0),
     # raw 0-255 pixels through relu: logits ~1e3 cancel to a sigmoid output of 0.86, 2e-12 apart (forward rtol 1e-12)
     _found((784, 9, 10), "relu", "mse", "l2-momentum", 0.169, 14, 105968191),
-    # relu logits in the hundreds: the loss of the one sample rounds to 0 at p ± h, its gradient is 4e-33
-    _found((784, 9, 12, 10), "relu", "ce", "nesterov", 0.476, 1, 1487205122),
-], ids=["tanh-adagrad-updates", "tanh-saturated-gradients-step-3", "relu-large-input-forward", "relu-saturated-fd"])
+], ids=["tanh-adagrad-updates", "tanh-saturated-gradients-step-3", "relu-large-input-forward"])
 def test_known_false_alarm(spec, check):
     failed = failures(check(spec))
     assert not failed, f"{failed[0].name}: {failed[0].message}"
