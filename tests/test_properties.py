@@ -5,10 +5,11 @@ scaled gradient, a wrong step, one entry of one step) is caught, at the check an
 The perturbed references are NumpySide subclasses written here; the harness only ever sees a candidate. CI runs
 derandomized examples (tests/conftest.py loads the profile), so a CI failure reproduces locally with CI=true.
 
-Agreement is asserted for sigmoid hidden layers, the lab's, where the tolerances were measured. With relu and tanh,
-float64 round-off alone still fails a check now and then (in scans of random specs: about 1 in 7 with tanh, 1 in 100
-with relu, mostly with Adagrad); the cases found are kept below as strict xfails, so fixing one turns its test red
-until the mark is removed.
+A scaled gradient is caught with sigmoid, relu and tanh hidden layers. What needs everything else to agree (every
+check passing, a wrong step failing while the gradients pass, one wrong entry located) is asserted for sigmoid, the
+lab's, where the tolerances were measured: with relu and tanh, float64 round-off alone still fails a check now and
+then (in scans of random specs: about 1 in 7 with tanh, 1 in 100 with relu, mostly with Adagrad). The cases found are
+kept below as strict xfails, so fixing one turns its test red until the mark is removed.
 """
 
 import dataclasses
@@ -29,8 +30,9 @@ from numpy_mlp.optim import apply_updates
 
 PLAN = Plan(steps=4, fd_coords=1, eval_samples=100)
 N_TRAIN = 300  # the largest batch drawn (150) still leaves 2 lockstep steps in the one epoch
-EXAMPLES = settings(max_examples=20, deadline=None)  # each example is a whole run_checks: 0.05-1 s
+EXAMPLES = settings(max_examples=40, deadline=None)  # each example is a whole run_checks: 0.05-1 s
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
+AGREEING = ("sigmoid",)  # where every check agrees with torch on every spec drawn (see the module's docstring)
 
 # The presets' optimizers with their hyperparameters (dropout and augmentation are not optimizers: left out)
 OPTIMIZERS = {(m.optimizer, repr(m.hparams), m.decay_biases): m for m in MODELS.values() if not m.only_softmax}
@@ -117,7 +119,7 @@ WRONG_STEPS = {
 
 
 @EXAMPLES
-@given(spec=specs(activations=("sigmoid",)))
+@given(spec=specs(activations=AGREEING))
 @example(spec=Spec("batch-1-fd", layers=(784, 7, 10), lr=1.0, batch_size=1, seed=122, epochs=1)).via(
     "finite differences judged picks of ~0 slope by their own size (fixed: the largest entry is always picked)")
 @example(spec=Spec("saturated-fd", layers=(784, 1, 10), lr=1.0, batch_size=1, seed=148, epochs=1)).via(
@@ -138,7 +140,7 @@ def test_a_scaled_gradient_fails_the_gradients_at_step_0(spec, off, check):
 
 
 @EXAMPLES
-@given(spec=specs(), kind=st.sampled_from(sorted(WRONG_STEPS)), off=relative_offsets())
+@given(spec=specs(activations=AGREEING), kind=st.sampled_from(sorted(WRONG_STEPS)), off=relative_offsets())
 def test_a_wrong_step_fails_the_updates_while_the_gradients_pass(spec, kind, off, check):
     results = check(spec, edited_steps(WRONG_STEPS[kind](off)))
     updates = row(results, "updates")
@@ -147,9 +149,10 @@ def test_a_wrong_step_fails_the_updates_while_the_gradients_pass(spec, kind, off
 
 
 @EXAMPLES
-@given(spec=specs(), sign=st.sampled_from([-1.0, 1.0]), pick=st.data())
+@given(spec=specs(activations=AGREEING), sign=st.sampled_from([-1.0, 1.0]), pick=st.data())
 def test_one_entry_of_the_step_off_by_1e_5_of_the_step_is_found_there(spec, sign, pick, check):
-    """Δp is compared relative to torch's step: 1e-5 of the step in one entry of one tensor fails, and is located."""
+    """Δp is compared relative to torch's step: 1e-5 of the step in one entry of one tensor fails, and is located
+    there."""
     shapes = [shape for a, b in zip(spec.layers, spec.layers[1:]) for shape in ((a, b), (b,))]  # [W0, b0, ...]
     tensor = pick.draw(st.integers(0, len(shapes) - 1), label="tensor")
     entry = np.unravel_index(pick.draw(st.integers(0, int(np.prod(shapes[tensor])) - 1), label="entry"),
@@ -170,6 +173,7 @@ def test_one_entry_of_the_step_off_by_1e_5_of_the_step_is_found_there(spec, sign
 # --- float64 false alarms found by the properties above (relu, tanh): strict xfails, each a reproducer -----------
 
 def _found(layers, activation, head, preset, lr, batch_size, seed):
+    """A spec a property drew, with one of the presets' optimizers."""
     return Spec("found", layers=layers, hidden_activation=activation, head=head, optimizer=MODELS[preset].optimizer,
                 hparams=dict(MODELS[preset].hparams), decay_biases=MODELS[preset].decay_biases, lr=lr,
                 batch_size=batch_size, seed=seed, epochs=1)
@@ -180,11 +184,11 @@ def _found(layers, activation, head, preset, lr, batch_size, seed):
     # Adagrad (eps 1e-10) divides by |g| + eps: a gradient entry of ~1e-12, 5e-17 apart between the two sides
     # (round-off), becomes steps 2e-5 apart; torch's own rule applied to NumPy's gradient gives NumPy's step exactly
     _found((784, 18, 10), "tanh", "ce", "adagrad", 0.33770731664159215, 13, 3480101843),
-    # a tanh layer saturated for the one sample: all its gradients are ~1e-16, and agree only to 3e-6 of their size
-    _found((784, 15, 10), "tanh", "mse", "adam", 1.0, 1, 0),
+    # one tanh unit, saturated by the one sample: its bias gradient is ~3e-17, pure round-off, 25% apart on the sides
+    _found((784, 1, 10), "tanh", "mse", "softmax-ce", 1.0, 1, 3020),
     # raw 0-255 pixels through relu: logits ~1e3 cancel to a sigmoid output of 0.86, 2e-12 apart (forward rtol 1e-12)
     _found((784, 9, 10), "relu", "mse", "l2-momentum", 0.169, 14, 105968191),
-], ids=["tanh-adagrad-updates", "tanh-saturated-gradients-step-3", "relu-large-input-forward"])
+], ids=["tanh-adagrad-updates", "tanh-saturated-gradients", "relu-large-input-forward"])
 def test_known_false_alarm(spec, check):
     failed = failures(check(spec))
     assert not failed, f"{failed[0].name}: {failed[0].message}"
