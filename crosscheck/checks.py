@@ -7,9 +7,8 @@ the first steps (gradients and parameters after each step), per-epoch loss and a
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -26,7 +25,7 @@ from crosscheck.results import CandidateError, CheckResult, Curve
 from crosscheck.sides import Batch, NumpySide, Side, TorchSide
 from crosscheck.spec import Spec
 from crosscheck.threads import single_threaded
-from crosscheck.tolerances import ACCURACY_TOLERANCE, CHAOS_CONTROLS, CHAOS_MARGIN, CHAOS_ROUNDOFF, TOL
+from crosscheck.tolerances import ACCURACY_TOLERANCE, CHAOS_CONTROLS, CHAOS_MARGIN, CHAOS_ROUNDOFF, FD_RESOLUTION, TOL
 
 @dataclass(frozen=True)
 class Plan:
@@ -681,18 +680,18 @@ def _fmt(value: float | None) -> str:
 
 def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], coords: int,
                        rng: np.random.Generator, h: float = 1e-5) -> CheckResult:
-    """Central differences of the candidate's own loss at a few random coordinates of every parameter.
+    """Central differences of the candidate's own loss at a few coordinates of every parameter (fd_coordinates).
 
     Independent of torch: it catches a misunderstanding that a hand-written backward and the reference might share.
+    Differences below what central differences resolve (FD_RESOLUTION) are round-off, not findings.
     """
     params = [p.copy() for p in cand.params()]
-    got, want, labels = [], [], []
-    loss = cand.loss_fn(params, batch)
+    got, want, labels, losses = [], [], [], []
     if [np.shape(g) for g in grads] != [p.shape for p in params]:
         return CheckResult("finite_differences", False, reference="finite difference",
                            message="gradient shapes differ from the parameters' (see the gradients check)")
     for i, (p, label) in enumerate(zip(params, layout.labels(len(params)))):
-        picks = [np.unravel_index(k, p.shape) for k in rng.choice(p.size, min(coords, p.size), replace=False)]
+        picks = fd_coordinates(np.asarray(grads[i], dtype=np.float64), coords, rng)
         numeric = []
         for index in picks:
             original = p[index]
@@ -702,9 +701,23 @@ def finite_differences(cand: NumpySide, batch: Batch, grads: list[np.ndarray], c
             down = cand.loss_fn(params, batch)
             p[index] = original
             numeric.append((up - down) / (2 * h))
+            losses += [up, down]
         got.append(np.array([grads[i][index] for index in picks]))
         want.append(np.array(numeric))
         labels.append(label)
-    # rounding: each loss is off by ~eps*|loss| (x ~10 for its sums), divided by 2h: an absolute floor at small slopes
-    tol = dataclasses.replace(TOL["finite_differences"], atol_min=10 * np.finfo(float).eps * abs(loss) / h)
-    return compare("finite_differences", got, want, labels, tol, origin="last", reference="finite difference")
+    scale = max((abs(v) for v in losses if np.isfinite(v)), default=0.0)
+    resolution = FD_RESOLUTION * np.finfo(float).eps * (1 + scale) / h
+    return compare("finite_differences", got, want, labels, replace(TOL["finite_differences"], atol_min=resolution),
+                   origin="last", reference="finite difference")
+
+
+def fd_coordinates(grad: np.ndarray, coords: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """The entry of largest |gradient| and coords - 1 random others.
+
+    The largest is where a wrong formula shows most, and it sets the tensor's scale, which the tolerance's floor is
+    relative to. Random entries alone can all have slopes near 0 (at batch size 1 most pixels are 0 in the sample,
+    so their slope is exactly 0 on both sides) and would be judged against their own size.
+    """
+    largest = int(np.argmax(np.abs(grad)))
+    others = rng.choice(np.delete(np.arange(grad.size), largest), min(coords, grad.size) - 1, replace=False)
+    return [np.unravel_index(int(k), grad.shape) for k in (largest, *others)]

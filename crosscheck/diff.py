@@ -17,7 +17,8 @@ from crosscheck.results import CheckResult
 class Tolerance:
     """|got - want| <= atol + rtol*|want| elementwise, with atol = rtol * floor_scale * max|want| per tensor.
 
-    The floor keeps entries that are ~0 in a tensor of large values from failing on round-off alone.
+    The floor keeps entries that are ~0 in a tensor of large values from failing on round-off alone. atol_min is an
+    absolute floor, for a reference with an absolute resolution of its own (finite differences).
     """
 
     rtol: float

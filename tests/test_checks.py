@@ -1,4 +1,9 @@
-"""Every check on every preset passes at float64, and deliberately broken NumPy code is caught and localised."""
+"""Every check on every preset passes at float64, and deliberately broken NumPy code is caught and localised.
+
+The tests that take `each_data` run twice: on the embedded split and on the default data (the real t10k in CI).
+"""
+
+import os
 
 import numpy as np
 import pytest
@@ -16,9 +21,9 @@ def _by_name(results):
 
 
 @pytest.mark.parametrize("task", ["base", "1", "2"])
-def test_foundation_tasks_pass_every_check(task, data):
+def test_foundation_tasks_pass_every_check(task, each_data):
     for spec in preset(task):
-        results = run_checks(spec.replace(epochs=2), data, plan=QUICK)
+        results = run_checks(spec.replace(epochs=2), each_data, plan=QUICK)
         expected = ["forward", "loss", "gradients", "finite_differences", "updates", "curves"]
         assert [r.name for r in results] == (["softmax"] if spec.head == "ce" else []) + expected
         failed = [(r.name, r.message) for r in results if not r.passed]
@@ -60,8 +65,8 @@ class FanInScaledGradient(NumpySide):
         return loss
 
 
-def test_broken_gradient_is_localised_with_its_factor(data):
-    results = run_checks(MODELS["softmax-ce"].replace(epochs=1), data, FanInScaledGradient, QUICK)
+def test_broken_gradient_is_localised_with_its_factor(each_data):
+    results = run_checks(MODELS["softmax-ce"].replace(epochs=1), each_data, FanInScaledGradient, QUICK)
     first = next(r for r in results if not r.passed)
     assert (first.name, first.layer, first.param, first.step) == ("gradients", 1, "weight", 0)
     assert first.ratio == pytest.approx(1 / 30)
@@ -77,8 +82,8 @@ class L2OnBiases(NumpySide):
         super().__init__(spec.replace(decay_biases=True), init)
 
 
-def test_l2_on_biases_is_caught_at_the_first_update(data):
-    results = run_checks(MODELS["l2-momentum"].replace(epochs=1), data, L2OnBiases, QUICK)
+def test_l2_on_biases_is_caught_at_the_first_update(each_data):
+    results = run_checks(MODELS["l2-momentum"].replace(epochs=1), each_data, L2OnBiases, QUICK)
     first = next(r for r in results if not r.passed)
     assert (first.name, first.param, first.step) == ("updates", "bias", 0)
     assert _by_name(results)["gradients"].passed
@@ -88,3 +93,11 @@ def test_every_task_names_known_models():
     for task, names in TASKS.items():
         assert names and all(name in MODELS for name in names), task
     assert all(s.layers == (784, 100, 30, 10) for s in preset("4"))
+
+
+def test_the_default_data_is_the_real_t10k_in_ci(default_data):
+    """The `auto` runs above are only worth their time if auto finds the shared data: in CI it must."""
+    if not os.environ.get("CI"):
+        pytest.skip("outside CI, load('auto') may fall back to the embedded split")
+    assert "[auto: found shared data dir]" in default_data.source, default_data.source
+    assert len(default_data.x_test) == 10_000 and "MNIST t10k test from" in default_data.source, default_data.source

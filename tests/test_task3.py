@@ -18,8 +18,8 @@ def _first_failure(results):
 
 @pytest.mark.parametrize("spec", preset("3") + [s for s in preset("4") if s.name in ("adamw", "dropout", "augment")],
                          ids=lambda s: f"{s.name}-{len(s.layers) - 1}layers")
-def test_task3_and_deep_presets_pass(spec, data):
-    results = run_checks(spec.replace(epochs=2), data, plan=QUICK)
+def test_task3_and_deep_presets_pass(spec, each_data):
+    results = run_checks(spec.replace(epochs=2), each_data, plan=QUICK)
     assert _first_failure(results) is None, _first_failure(results)
     updates = next(r for r in results if r.name == "updates")
     assert updates.step == QUICK.steps - 1
