@@ -153,8 +153,9 @@ class Reference:
     free-running curve and the chaos controls. Each part is computed the first time a run asks for it, then kept:
     one Reference given to every candidate of a spec (a class's submissions, crosscheck.grade) computes torch once.
 
-    Plain arrays and the Dataset, so it pickles; a worker process builds its own from its own copy of the data.
-    Runs only read the shared arrays (every side copies what it is given).
+    It holds the Dataset it was made from and serves only runs on that very object: a worker process builds its
+    own from its own copy of the data, never a shipped one. Runs only read the shared arrays (every side copies
+    what it is given).
     """
 
     def __init__(self, spec: Spec, data: Dataset, plan: Plan):

@@ -192,18 +192,18 @@ def defect(submission: Submission, result: CheckResult) -> str:
 
 def summary(graded: ClassRun, table: pd.DataFrame) -> str:
     """The class at a glance: each submission's verdict and first failure, then the counts a TA reads first."""
-    verdicts = Counter(table["verdict"])
-    lines = [f"task {graded.task}: {len(table)} submissions, {verdicts['PASS']} PASS, {verdicts['FAIL']} FAIL  "
+    verdicts, n = Counter(table["verdict"]), len(table)
+    lines = [f"task {graded.task}: {n} submission{'s' * (n != 1)}, {verdicts['PASS']} PASS, {verdicts['FAIL']} FAIL  "
              f"(data: {graded.data_source})"]
     shown = table[["submission", "verdict", "check", "step", "layer", "param"]].astype("string").fillna("")
     with pd.option_context("display.width", 200, "display.max_rows", None, "display.max_colwidth", 80):
         lines += [line.rstrip() for line in shown.to_string(index=False).splitlines()]
     failed = table[table["verdict"] == "FAIL"]
-    if len(failed):
-        checks = failed["check"].value_counts()
-        lines.append("first failing check: " + ", ".join(f"{name} {n}" for name, n in checks.items()))
+    if len(failed):  # most common first; ties in the table's order
+        checks = Counter(failed["check"]).most_common()
+        lines.append("first failing check: " + ", ".join(f"{name} {count}" for name, count in checks))
         lines.append("defects, most common first:")
-        lines += [f"  {n:4d}  {label}" for label, n in failed["defect"].value_counts().items()]
+        lines += [f"  {count:4d}  {label}" for label, count in Counter(failed["defect"]).most_common()]
     return "\n".join(lines)
 
 

@@ -131,7 +131,7 @@ def plot_sweep(curves: dict, path: str | Path) -> None:
 def plot_class(table: pd.DataFrame, path: str | Path, top: int = 12) -> None:
     """A graded class (crosscheck.grade.class_table): how many passed and where the others first failed, then the
     most common defects, so a TA sees at a glance what to explain in the next lecture."""
-    outcomes = table["verdict"].where(table["verdict"] == "PASS", "FAIL at " + table["check"].fillna("?"))
+    outcomes = table["verdict"].where(table["verdict"] == "PASS", "FAIL at " + table["check"].astype(str))
     outcomes = outcomes.value_counts().sort_index(key=lambda labels: labels != "PASS", kind="stable")
     defects = table["defect"].dropna().value_counts().head(top)
     fig = Figure(figsize=(13, max(3.6, 0.45 * len(defects) + 1.2)))
