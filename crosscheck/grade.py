@@ -179,15 +179,24 @@ def class_table(graded: ClassRun) -> pd.DataFrame:
 
 def defect(submission: Submission, result: CheckResult) -> str:
     """What went wrong, short enough to count across a class: the hint's first clause (the evidence it read, before
-    its explanation and any parenthesis), or the kind of failure where there is no hint."""
+    its explanation), or the kind of failure where there is no hint."""
     if submission.student is None:
         return MISSING
     if result.hint:
-        clause = result.hint.split(": ", 1)[0].split(" (", 1)[0]
+        clause = _first_clause(result.hint)
         return clause if len(clause) <= DEFECT_CHARS else clause[: DEFECT_CHARS - 1] + "…"
     if result.name == "load":
         return NOT_LOADED
     return f"{result.name}: {CODE_FAILED if result.candidate_error else 'values differ (no hint)'}"
+
+
+def _first_clause(hint: str) -> str:
+    """The hint up to its first ': ' or '; ', parentheses left out: they hold a student's own numbers and tensor
+    names ('(weights[0]) (100 × torch's)'), which would split one defect into many."""
+    text = hint
+    while (plainer := re.sub(r" ?\([^()]*\)", "", text)) != text:
+        text = plainer
+    return re.split(r": |; ", text, maxsplit=1)[0]
 
 
 def summary(graded: ClassRun, table: pd.DataFrame) -> str:

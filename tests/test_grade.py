@@ -24,7 +24,9 @@ from crosscheck import checks
 from crosscheck.checks import Plan, References, run_checks
 from crosscheck.cli import main
 from crosscheck.diagnose import diagnose
-from crosscheck.grade import GradeUsageError, Submission, expand, submission_folders
+from crosscheck.grade import (CODE_FAILED, MISSING, NOT_LOADED, GradeUsageError, Submission, defect, expand,
+                              submission_folders)
+from crosscheck.results import CheckResult
 from crosscheck.sides import NumpySide, TorchSide
 from crosscheck.spec import MODELS
 from crosscheck.student.runner import in_process_factories, run_student, student_specs
@@ -209,6 +211,17 @@ def test_submission_folders_are_unique_and_readable():
     assert folders == ["alice__lab.py__Task1", "bob__lab.py__Task1", "alice__lab.py__Task2", "a_l__ice.py__Task1"]
     assert submission_folders([Submission("a b/c.py:N"), Submission("a_b/c.py:N")]) == ["a_b__c.py__N",
                                                                                           "a_b__c.py__N-2"]
+
+
+def test_a_defect_is_the_hints_first_clause_without_a_students_numbers():
+    checked = Submission("a.py:N", StudentRef(Path("a.py"), "N"))
+    hint = ("Only the weight gradients differ (weights[0]) (100 × torch's) while every bias gradient matches, so "
+            "delta is right: the weight gradient is layer_input.T @ delta")
+    assert defect(checked, CheckResult("gradients", False, hint=hint)) == (
+        "Only the weight gradients differ while every bias gradient matches, so delta is right")
+    assert defect(checked, CheckResult("load", False, candidate_error="no class")) == NOT_LOADED
+    assert defect(checked, CheckResult("updates", False, candidate_error="timeout")) == f"updates: {CODE_FAILED}"
+    assert defect(Submission("b.py:N", problem="no such file"), CheckResult("load", False)) == MISSING
 
 
 # --- the reference once -----------------------------------------------------------------------------------------
