@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Callable, Iterator
 
 import numpy as np
@@ -137,6 +138,104 @@ MakeCandidate = Callable[[Spec, list[np.ndarray]], Side]
 Check = Callable[["Run"], "CheckResult | None"]
 
 
+@dataclass
+class TorchStep:
+    """One step of torch on its own: the batch, torch's parameters before the step, its gradients there, its
+    parameters after. Nothing a candidate does changes it: the candidate is set to `before` and judged beside it."""
+
+    batch: Batch
+    before: list[np.ndarray]
+    grads: list[np.ndarray]
+    after: list[np.ndarray]
+
+
+class Reference:
+    """torch's side of one spec's checks, which no candidate changes: the initial parameters, the first batch and
+    torch's gradients on it, its outputs on the forward's inputs, its lockstep and probe trajectories, its
+    free-running curve and the chaos controls. Each part is computed the first time a run asks for it, then kept:
+    one Reference given to every candidate of a spec (a class's submissions, crosscheck.grade) computes torch once.
+
+    It holds the Dataset it was made from and serves only runs on that very object: a worker process builds its
+    own from its own copy of the data, never a shipped one. Runs only read the shared arrays (every side copies
+    what it is given).
+    """
+
+    def __init__(self, spec: Spec, data: Dataset, plan: Plan):
+        self.spec, self.data, self.plan = spec, data, plan
+        self.init = initial_params(spec)
+        self.x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
+        self.cases = {"test set": self.x_eval, **synthetic_inputs(self.x_eval.shape[1], spec.seed)}
+        self.first = next(epoch_batches(spec, data, 0, TorchSide(spec, self.init)))
+        self._curve: dict[str, list] | None = None
+
+    def serves(self, spec: Spec, data: Dataset, plan: Plan) -> bool:
+        """Is this torch's side of a run of `spec` on `data` under `plan`? (the plan's steps and eval_samples
+        shape the parts; its other fields do not)"""
+        return (spec == self.spec and data is self.data and plan.steps == self.plan.steps
+                and plan.eval_samples == self.plan.eval_samples)
+
+    @cached_property
+    def x_cases(self) -> np.ndarray:
+        """Every forward input case, stacked, the test set first (the evidence's x_eval)."""
+        return np.concatenate(list(self.cases.values()))
+
+    @cached_property
+    def outputs(self) -> np.ndarray:
+        return _evaluate(TorchSide(self.spec, self.init), self.x_cases)
+
+    @cached_property
+    def first_loss_and_grads(self) -> tuple[float, list[np.ndarray]]:
+        return TorchSide(self.spec, self.init).loss_and_grads(self.first)
+
+    @cached_property
+    def steps(self) -> list[TorchStep]:
+        """torch's lockstep trajectory: the first plan.steps batches, epoch after epoch, each step from the last."""
+        spec, ref = self.spec, TorchSide(self.spec, self.init)
+        batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, self.data, epoch, ref))
+        return [_torch_step(ref, batch) for _, batch in zip(range(self.plan.steps), batches)]
+
+    @cached_property
+    def probes(self) -> list[TorchStep]:
+        """torch from the initial parameters again, on batches of PROBE_BATCHES' sizes at probe_lrs (probe_steps)."""
+        spec, ref = self.spec, TorchSide(self.spec, self.init)
+        rng = np.random.default_rng([spec.seed, 9])
+        out = []
+        for size, lr in zip(PROBE_BATCHES, probe_lrs(spec)):
+            batch = make_batch(spec, self.data, rng.choice(len(self.data.x_train), size, replace=False), rng, ref)
+            batch.lr = lr
+            out.append(_torch_step(ref, batch))
+        return out
+
+    def curve(self, progress: Callable | None = None) -> dict[str, list]:
+        """torch's free-running curve from the initial parameters (`progress` ticks while it is computed)."""
+        if self._curve is None:
+            self._curve = train_curve(self.spec, self.data, TorchSide(self.spec, self.init), self.x_eval, progress)
+        return self._curve
+
+    @cached_property
+    def chaos_controls(self) -> list[dict[str, list]]:
+        return controls(self.spec, self.data, self.init, self.x_eval)
+
+
+class References:
+    """One Reference per (spec, plan), for every run given this object: a batch of candidates computes torch once."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, Plan], Reference] = {}
+
+    def get(self, spec: Spec, data: Dataset, plan: Plan) -> Reference:
+        key = (repr(spec), plan)  # a Spec's hparams dict makes it unhashable; its repr is exact (floats included)
+        if key not in self._kept or not self._kept[key].serves(spec, data, plan):
+            self._kept[key] = Reference(spec, data, plan)
+        return self._kept[key]
+
+
+def _torch_step(ref: TorchSide, batch: Batch) -> TorchStep:
+    before, grads = ref.params(), ref.loss_and_grads(batch)[1]
+    ref.step(batch)
+    return TorchStep(batch, before, grads, ref.params())
+
+
 class Run:
     """One spec's checks against one candidate: the inputs both sides share, and the one rule for failures.
 
@@ -146,15 +245,16 @@ class Run:
     """
 
     def __init__(self, spec: Spec, data: Dataset, make_candidate: MakeCandidate, plan: Plan,
-                 progress: Callable | None = None):
+                 progress: Callable | None = None, reference: Reference | None = None):
         self.spec, self.data, self.make_candidate, self.plan, self.progress = spec, data, make_candidate, plan, progress
-        self.init = initial_params(spec)
+        self.reference = reference or Reference(spec, data, plan)
+        if not self.reference.serves(spec, data, plan):
+            raise ValueError(f"this Reference is torch's side of another run than {spec.name}'s")
+        self.init = self.reference.init
         self.ref = TorchSide(spec, self.init)
-        self.x_eval = data.x_test if plan.eval_samples is None else data.x_test[: plan.eval_samples]
-        self.cases = {"test set": self.x_eval, **synthetic_inputs(self.x_eval.shape[1], spec.seed)}
+        self.x_eval, self.cases, self.first = self.reference.x_eval, self.reference.cases, self.reference.first
         self.labels = layout.labels(len(self.init))
-        self.first = next(epoch_batches(spec, data, 0, self.ref))
-        self.evidence = Evidence(spec, self.init, np.concatenate(list(self.cases.values())), n_train=len(data.x_train))
+        self.evidence = Evidence(spec, self.init, self.reference.x_cases, n_train=len(data.x_train))
         self.optimizer_evidence: Evidence | None = None  # the `optimizer` check's pass, on the candidate's gradients
         self.failed_in: str | None = None
         self.first_gradients: tuple[tuple[float | None, list], tuple[float, list]] | None = None
@@ -214,10 +314,11 @@ def stages(spec: Spec, provides: frozenset[str], plan: Plan) -> list[tuple[str, 
 
 def run_checks(spec: Spec, data: Dataset, make_candidate: MakeCandidate = NumpySide,
                plan: Plan | None = None, progress: Callable | None = None, diagnose: Diagnose | None = None,
-               provides: frozenset[str] | None = None) -> list[CheckResult]:
+               provides: frozenset[str] | None = None, reference: Reference | None = None) -> list[CheckResult]:
     """Every check for one spec; the first failure of the candidate's values gets a hint from `diagnose`.
 
     provides: what the candidate offers beyond the lab's interface (see `stages`); by default its class's.
+    reference: torch's side of this spec, shared with other runs (see Reference); by default this run's own.
     """
     plan = plan or Plan()
     if spec.only_softmax:
@@ -225,7 +326,7 @@ def run_checks(spec: Spec, data: Dataset, make_candidate: MakeCandidate = NumpyS
     if provides is None:
         provides = getattr(make_candidate, "provides", NumpySide.provides)
     with single_threaded():
-        run = Run(spec, data, make_candidate, plan, progress)
+        run = Run(spec, data, make_candidate, plan, progress, reference)
         results = run_stages(run, provides)
     add_hint(results, run.evidence, diagnose)
     add_hint([r for r in results if r.name == "optimizer"], run.optimizer_evidence, diagnose)  # a second bug
@@ -280,7 +381,7 @@ def compare_outputs(run: Run, out_c: np.ndarray, out_r: np.ndarray) -> CheckResu
 
 def _forward(run: Run) -> CheckResult:
     ev = run.evidence
-    ev.out_torch = _evaluate(run.ref, ev.x_eval)
+    ev.out_torch = run.reference.outputs
     with located("forward"):
         ev.out_candidate = _evaluate(run.candidate(), ev.x_eval)
     if ev.out_candidate.shape != ev.out_torch.shape:
@@ -338,7 +439,7 @@ def _first_gradients(run: Run) -> tuple[tuple[float | None, list], tuple[float, 
     if run.first_gradients is None:
         with located("gradients", 0):
             cand = run.candidate().loss_and_grads(run.first)
-        run.first_gradients = cand, run.ref.loss_and_grads(run.first)
+        run.first_gradients = cand, run.reference.first_loss_and_grads
     return run.first_gradients
 
 
@@ -388,17 +489,15 @@ def lockstep(run: Run) -> CheckResult:
     Adam: a rounding-level entry becomes a step of about lr) is never blamed on the update. Optimizer state
     (momentum, moments) is each side's own and carries over, so a wrong state update still shows.
     """
-    spec, cand, ref, evidence, labels = run.spec, run.candidate(), run.ref, run.evidence, run.labels
+    spec, cand, evidence, labels = run.spec, run.candidate(), run.evidence, run.labels
     judge = TorchSide(spec, run.init)  # torch.optim fed the candidate's own gradients: it judges the update alone
     worst = {"gradients": 0.0, "updates": 0.0}
     scaled = {"gradients": 0.0, "updates": 0.0}
-    batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, run.data, epoch, ref))
-    for step, batch in zip(range(run.plan.steps), batches):
-        start = ref.params()
+    for step, torch_step in enumerate(run.reference.steps):
+        batch, start, grads_r = torch_step.batch, torch_step.before, torch_step.grads
         with located("gradients", step):
             cand.set_params(start)
             grads_c = cand.loss_and_grads(batch)[1]
-        grads_r = ref.loss_and_grads(batch)[1]
         gradients = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=step, origin="last")
         try:
             with located("updates", step):
@@ -410,10 +509,9 @@ def lockstep(run: Run) -> CheckResult:
             gradients.message += f"; then the code under test failed: {error}"  # the divergence came first
             gradients.candidate_error = str(error)
             return _not_again_at_step_0(run, gradients)
-        ref.step(batch)
         evidence.batches.append(batch), evidence.params_before.append(start)
         evidence.grads_candidate.append(grads_c), evidence.grads_torch.append(grads_r)
-        evidence.params_candidate.append(params_c), evidence.params_torch.append(ref.params())
+        evidence.params_candidate.append(params_c), evidence.params_torch.append(torch_step.after)
         result = gradients
         if gradients.passed:
             worst["gradients"] = max(worst["gradients"], gradients.max_abs_err)
@@ -469,25 +567,19 @@ def release(side: Side) -> None:
 
 def _probe(run: Run, cand: Side, first_step: int) -> CheckResult:
     spec = run.spec
-    ref, judge = TorchSide(spec, run.init), TorchSide(spec, run.init)
-    rng = np.random.default_rng([spec.seed, 9])
+    judge = TorchSide(spec, run.init)
     lrs = probe_lrs(spec)
-    for i, (size, lr) in enumerate(zip(PROBE_BATCHES, lrs)):
-        step = first_step + i
-        batch = make_batch(spec, run.data, rng.choice(len(run.data.x_train), size, replace=False), rng, ref)
-        batch.lr = lr
-        start = ref.params()
+    for i, (size, lr, torch_step) in enumerate(zip(PROBE_BATCHES, lrs, run.reference.probes)):
+        step, batch, start, grads_r = first_step + i, torch_step.batch, torch_step.before, torch_step.grads
         with located("gradients", step):
             cand.set_params(start)
             grads_c = cand.loss_and_grads(batch)[1]
-        grads_r = ref.loss_and_grads(batch)[1]
         where = f" (a probe step: batch of {size}, lr {lr:g})"
         result = compare("gradients", grads_c, grads_r, run.labels, TOL["gradients"], step=step, origin="last")
         if result.passed:
             with located("updates", step):
                 cand.step(batch)
                 params_c = cand.params()
-            ref.step(batch)
             judge.set_params(start)
             judge.step_with(grads_c, lr)
             result = compare_steps(params_c, judge.params(), start, TOL["updates"], step)
@@ -525,9 +617,16 @@ def judge_optimizer(run: Run) -> CheckResult | None:
     recorded = run.evidence
     if not recorded.batches or len(recorded.params_judge) == len(recorded.batches):
         return None
-    spec = run.spec
     with located("optimizer", 0):
-        cand = run.make_candidate(spec, run.init)
+        cand = run.make_candidate(run.spec, run.init)
+    try:
+        return _judge_optimizer(run, cand)
+    finally:
+        release(cand)
+
+
+def _judge_optimizer(run: Run, cand: Side) -> CheckResult:
+    spec, recorded = run.spec, run.evidence
     ref, judge = TorchSide(spec, run.init), TorchSide(spec, run.init)
     ev = run.optimizer_evidence = Evidence(spec, run.init, recorded.x_eval, n_train=recorded.n_train)
     batches = (b for epoch in range(spec.epochs) for b in epoch_batches(spec, run.data, epoch, ref))
@@ -648,12 +747,12 @@ def curves(run: Run) -> CheckResult:
             cand = train_curve(spec, data, side, x_eval, progress)
         finally:
             release(side)
-    ref = train_curve(spec, data, TorchSide(spec, run.init), x_eval, progress)
+    ref = run.reference.curve(progress)
     curve = Curve(cand["accuracy"], ref["accuracy"], cand["loss"], ref["loss"])
     bad = _bad_epochs(cand, ref)
     chaotic: list[int] = []
     if bad:
-        drifts = controls(spec, data, run.init, x_eval)
+        drifts = run.reference.chaos_controls
         curve.controls = [d["accuracy"] for d in drifts]
         if chaos_ratio(cand, ref, drifts) <= CHAOS_MARGIN:
             chaotic, bad = bad, []

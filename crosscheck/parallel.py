@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -27,6 +27,7 @@ from crosscheck.data import DataError, Dataset, load, resolve
 from crosscheck.diff import CheckResult
 from crosscheck.spec import Spec
 
+T = TypeVar("T")
 CONNECT_TIMEOUT = 5  # seconds to reach a dask scheduler
 WORKER_TIMEOUT = 30  # seconds to wait for a scheduler's first worker
 
@@ -67,10 +68,17 @@ def _unordered(specs: list[Spec], data: Dataset, plan: Plan, workers: Workers
         for i, spec in enumerate(specs):
             yield i, run_checks(spec, data, plan=plan)
         return
+    source, digest = resolve(workers.source), fingerprint(data)
+    yield from spread(_run, ((i, spec, plan, source, digest) for i, spec in enumerate(specs)), workers)
+
+
+def spread(function: Callable[..., T], calls: Iterable[tuple], workers: Workers) -> Iterator[T]:
+    """function(*call) for every call, on the workers' local processes or dask cluster, yielded as each finishes.
+    The function and its arguments travel pickled (a module-level function, plain values, never the data: a worker
+    loads its own with worker_dataset); each process runs one call at a time."""
     from joblib import Parallel, delayed
 
-    source, digest = resolve(workers.source), fingerprint(data)
-    tasks = (delayed(_run)(i, spec, plan, source, digest) for i, spec in enumerate(specs))
+    tasks = (delayed(_one_at_a_time)(function, *call) for call in calls)
     with _dask(workers.scheduler) if workers.scheduler else contextlib.nullcontext():
         yield from Parallel(n_jobs=workers.jobs or -1, return_as="generator_unordered")(tasks)
 
@@ -78,13 +86,17 @@ def _unordered(specs: list[Spec], data: Dataset, plan: Plan, workers: Workers
 _ONE_RUN_AT_A_TIME = threading.Lock()  # a dask worker with several threads still runs one check at a time
 
 
-def _run(i: int, spec: Spec, plan: Plan, source: str, digest: str) -> tuple[int, list[CheckResult]]:
+def _one_at_a_time(function: Callable[..., T], *args: Any) -> T:
     with _ONE_RUN_AT_A_TIME:
-        return i, run_checks(spec, _dataset(source, digest), plan=plan)
+        return function(*args)
+
+
+def _run(i: int, spec: Spec, plan: Plan, source: str, digest: str) -> tuple[int, list[CheckResult]]:
+    return i, run_checks(spec, worker_dataset(source, digest), plan=plan)
 
 
 @functools.lru_cache(maxsize=1)
-def _dataset(source: str, digest: str) -> Dataset:
+def worker_dataset(source: str, digest: str) -> Dataset:
     """This process's one copy of the data."""
     data = load(source)
     if fingerprint(data) != digest:

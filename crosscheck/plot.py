@@ -9,10 +9,12 @@ because Jupyter's inline display is set up when pyplot first makes a figure.
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
+import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -122,5 +124,28 @@ def plot_sweep(curves: dict, path: str | Path) -> None:
                         label=f"lr={lr:g} {'NumPy' if side == 'numpy' else 'torch'}")
         ax.set(title=model, xlabel="epoch", ylabel="test accuracy (mean over seeds)", ylim=(0, 1))
         ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_class(table: pd.DataFrame, path: str | Path, top: int = 12) -> None:
+    """A graded class (crosscheck.grade.class_table): how many passed and where the others first failed, then the
+    most common defects, so a TA sees at a glance what to explain in the next lecture."""
+    outcomes = table["verdict"].where(table["verdict"] == "PASS", "FAIL at " + table["check"].astype(str))
+    outcomes = outcomes.value_counts().sort_index(key=lambda labels: labels != "PASS", kind="stable")
+    defects = table["defect"].dropna().value_counts().head(top)
+    fig = Figure(figsize=(13, max(3.6, 0.45 * len(defects) + 1.2)))
+    left, right = fig.subplots(1, 2, width_ratios=[1, 2])
+    left.bar(outcomes.index, outcomes.values, color=["#1a7f37" if o == "PASS" else "#cf222e" for o in outcomes.index])
+    left.set(title=f"verdicts ({len(table)} submissions)", ylabel="submissions")
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))
+    left.tick_params(axis="x", labelrotation=30)
+    labels = [textwrap.shorten(label, 60) for label in defects.index]
+    right.barh(labels[::-1], defects.values[::-1], color="#cf222e")
+    right.set(title="defects of the failing submissions (first failure each)", xlabel="submissions")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.tick_params(axis="y", labelsize=8)
+    if defects.empty:
+        right.text(0.5, 0.5, "every submission passed", ha="center", va="center", transform=right.transAxes)
     fig.tight_layout()
     _save(fig, path)

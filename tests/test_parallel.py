@@ -59,7 +59,7 @@ def test_a_worker_hands_back_a_few_kilobytes(data):
 
 def test_a_worker_refuses_other_data():
     with pytest.raises(DataError, match="other arrays than on the client"):
-        parallel._dataset("embedded", "not the client's fingerprint")
+        parallel.worker_dataset("embedded", "not the client's fingerprint")
 
 
 def _free_port() -> int:
@@ -97,4 +97,5 @@ def test_scheduler_without_distributed_is_a_usage_error(monkeypatch, capsys):
 @pytest.mark.parametrize("flags", [["--jobs", "2"], ["--scheduler", "tcp://127.0.0.1:8786"]])
 def test_parallel_flags_need_sweep(flags, capsys):
     assert main(["--task", "2", "--data", "embedded", *flags]) == 2
-    assert capsys.readouterr().err == "compare.py: error: --jobs and --scheduler apply to --sweep\n"
+    assert capsys.readouterr().err == ("compare.py: error: --jobs and --scheduler apply to --sweep and to a batch of "
+                                       "--student submissions\n")

@@ -48,10 +48,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG of test accuracy per epoch, NumPy vs torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
-    p.add_argument("--jobs", type=jobs, help="--sweep runs in parallel: N local processes, -1 every core "
-                   "(default 1, serial; with --scheduler: every worker thread)")
+    p.add_argument("--jobs", type=jobs, help="--sweep runs (or a batch's submissions) in parallel: N local "
+                   "processes, -1 every core (default 1, serial; with --scheduler: every worker thread)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run --sweep on a dask.distributed cluster (needs the [dask] extra)")
+                   help="run --sweep (or a batch) on a dask.distributed cluster (needs the [dask] extra)")
     student.add_arguments(p)
     return p
 
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """The checks every command shares, before any work; then the command."""
-    if (args.jobs is not None or args.scheduler is not None) and not args.sweep:
-        raise UsageError("--jobs and --scheduler apply to --sweep")
+    if (args.jobs is not None or args.scheduler is not None) and not (args.sweep or args.student):
+        raise UsageError("--jobs and --scheduler apply to --sweep and to a batch of --student submissions")
     if args.plot and args.task == "0":
         raise UsageError("--plot draws accuracy curves; task 0 (the softmax) has none")
     for path in (args.json, args.plot, args.gradescope):

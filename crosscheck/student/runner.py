@@ -31,7 +31,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from crosscheck import layout
-from crosscheck.checks import CONDITIONAL, INFORMATIONAL, TOL, Plan, add_hint, check_softmax, run_checks, stages
+from crosscheck.checks import (CONDITIONAL, INFORMATIONAL, TOL, Plan, Reference, References, add_hint, check_softmax,
+                               run_checks, stages)
 from crosscheck.data import Dataset, check_fit
 from crosscheck.diagnose import diagnose as default_diagnose
 from crosscheck.diff import compare
@@ -139,8 +140,12 @@ class StudentRun:
 
 def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
                 factory: Callable[[Spec, list[np.ndarray]], Any], function: Callable[[], Any] | None = None,
-                plan: Plan | None = None, diagnose: Callable | None = None, show_progress: bool = False) -> StudentRun:
-    """Every spec's checks against one student's class (or task 0's function) built by `factory`."""
+                plan: Plan | None = None, diagnose: Callable | None = None, show_progress: bool = False,
+                references: References | None = None) -> StudentRun:
+    """Every spec's checks against one student's class (or task 0's function) built by `factory`.
+
+    references: torch's side of each spec, shared by every student checked with the same object (a class's batch).
+    """
     plan = dataclasses.replace(plan or Plan(steps=STUDENT_STEPS), fd_coords=0, report_load=True, probe=True)
     check_fit(specs, data)
     start = time.monotonic()
@@ -154,7 +159,8 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
             if spec.only_softmax:
                 results, output = _run_softmax(function, subject, diagnose)
             else:
-                results, output = _run_spec(spec, data, subject, factory, plan, diagnose, bar.update)
+                reference = references.get(spec, data, plan) if references else None
+                results, output = _run_spec(spec, data, subject, factory, plan, diagnose, bar.update, reference)
                 run.hparams[key] = lab_kwargs(spec)[0]
             run.report.results[key], run.output[key] = results, output
     run.seconds = time.monotonic() - start
@@ -162,7 +168,8 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
 
 
 def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, plan: Plan,
-              diagnose: Callable | None, progress: Callable) -> tuple[list[CheckResult], str]:
+              diagnose: Callable | None, progress: Callable, reference: Reference | None = None
+              ) -> tuple[list[CheckResult], str]:
     """One spec's checks; every side the checks build is the student's class, closed (and its output kept) after."""
     sides: list[StudentSide] = []
     outputs: list[str] = []
@@ -177,7 +184,8 @@ def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, plan: 
         return side
 
     try:
-        results = run_checks(spec, data, make_candidate, plan, progress, diagnose, provides=StudentSide.provides)
+        results = run_checks(spec, data, make_candidate, plan, progress, diagnose, provides=StudentSide.provides,
+                             reference=reference)
     finally:
         outputs += [side.close() for side in sides]
     load = results[0]

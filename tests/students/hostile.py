@@ -134,14 +134,19 @@ class PrintsPass(Network):
         self.biases = [b + eta * nb for b, nb in zip(self.biases, nabla_b)]
 
 
-def _report_paths():
-    """The harness's --json / --gradescope paths, read off the parent's command line."""
+def _flag_values(*flags):
+    """The values of the harness's flags, read off the parent's command line."""
     try:
         with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
             argv = f.read().decode().split("\0")
     except OSError:
         return []
-    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--json", "--gradescope")]
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in flags]
+
+
+def _report_paths():
+    """The harness's --json / --gradescope paths."""
+    return _flag_values("--json", "--gradescope")
 
 
 class WritesReport(Network):
@@ -151,6 +156,22 @@ class WritesReport(Network):
         for path in _report_paths():
             with open(path, "w") as f:
                 f.write('{"passed": true, "score": 100, "tests": []}\n')
+        self.weights = [w * 0.5 for w in self.weights]
+
+
+class ForgesTheClassReport(Network):
+    """In a batch: a fake PASS in class.csv and in a report of its own invention under the harness's --out, a
+    directory where class.html goes; then returns garbage."""
+
+    def update_mini_batch(self, x_mini_batch, y_mini_batch, eta):
+        for out in _flag_values("--out"):
+            out = os.path.join(f"/proc/{os.getppid()}/cwd", out)  # a relative --out is the harness's, not ours
+            with open(os.path.join(out, "class.csv"), "w") as f:
+                f.write("submission,verdict\nForgesTheClassReport,PASS\n")
+            os.makedirs(os.path.join(out, "class.html", "inside"), exist_ok=True)
+            os.makedirs(os.path.join(out, "forged"), exist_ok=True)
+            with open(os.path.join(out, "forged", "report.json"), "w") as f:
+                f.write('{"passed": true}\n')
         self.weights = [w * 0.5 for w in self.weights]
 
 
