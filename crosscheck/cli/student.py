@@ -17,7 +17,8 @@ from crosscheck import gradescope
 from crosscheck.checks import Plan
 from crosscheck.cli.common import Output, UsageError, finish, specs_from_args
 from crosscheck.data import load
-from crosscheck.student.hparams import HparamError, parse_hparams
+from crosscheck.student.hparams import HparamError, nielsen_n, parse_hparams
+from crosscheck.student.nielsen_side import LAYOUTS, LayoutChoice
 from crosscheck.diagnose import diagnose
 from crosscheck.student.runner import (STUDENT_EPOCHS, STUDENT_STEPS, StudentRun, StudentUsageError, prepare_specs,
                                        run_student, sandbox_factories)
@@ -36,7 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hparam", metavar="NAME=VALUE", action="append",
                    help="a constructor hyperparameter in the lab's names, repeatable: l2_factor, momentum (task 2, "
                         "nesterov, dropout, augment), p (dropout), beta_1, beta_2, eps, weight_decay (adam, adamw), "
-                        "eps (adagrad); default: the preset's values; torch is given the same")
+                        "eps (adagrad); lmbda and n (network2's L2: weight decay lmbda/n, wherever l2_factor is "
+                        "taken); default: the preset's values; torch is given the same")
+    g.add_argument("--layout", choices=LAYOUTS,
+                   help="the class's layout: lab ((n_in, n_out) weights, update_mini_batch(x, y, eta)) or nielsen "
+                        "(Nielsen's network.py/network2.py: (n_out, n_in) weights, (n_out, 1) biases, column "
+                        "vectors, update_mini_batch(mini_batch, eta)); default auto: detected, and the report says why")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="wall-clock limit per call into the student's code (default 60); all of the student's "
                         "code in the run gets max(600, 10x) seconds")
@@ -51,13 +57,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def wants_student_mode(args: argparse.Namespace) -> bool:
     return any(getattr(args, k, None) is not None
-               for k in ("student", "hparam", "timeout", "gradescope", "sandbox_user", "require_isolation"))
+               for k in ("student", "hparam", "timeout", "gradescope", "sandbox_user", "require_isolation", "layout"))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.student is None:
-        raise UsageError("--hparam, --timeout, --gradescope, --sandbox-user and --require-isolation apply to "
-                         "--student runs")
+        raise UsageError("--hparam, --layout, --timeout, --gradescope, --sandbox-user and --require-isolation "
+                         "apply to --student runs")
     try:
         student = StudentRef.parse(args.student)
     except ValueError as error:
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         isolation = isolation_summary(limits)
     except IsolationError as error:
         raise UsageError(str(error)) from None
-    factory, function = sandbox_factories(student, limits)
+    factory, function = sandbox_factories(student, limits, LayoutChoice(args.layout or "auto", nielsen_n(overrides)))
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
                       Plan(steps=args.steps or STUDENT_STEPS), diagnose,
                       show_progress=not args.no_progress)

@@ -15,8 +15,8 @@ the lab's: his QuadraticCost 0.5*||a - y||^2 and CrossEntropyCost averaged over 
 (sum((a - y)^2) / 2B) and the bce head.
 
 --layout auto reads the layout from the constructed object's weights and biases (biases (n_out, 1) against
-(n_out,) decide even when every layer is square) and, when the shapes fit neither or both, from the parameters of
-update_mini_batch. NumPy only: the sandboxed worker uses it.
+(n_out,) decide even when every layer is square), and requires update_mini_batch's parameters not to be the other
+layout's. NumPy only: the sandboxed worker uses it.
 """
 
 from __future__ import annotations
@@ -101,32 +101,28 @@ def misfit(obj: Any, attr: str, expected: list[tuple[int, ...]]) -> str | None:
     return None
 
 
+def layout_misfit(obj: Any, sizes: list[int], name: str) -> str | None:
+    """The first of weights, biases that does not fit the layout's shapes, None if both do."""
+    w_shapes, b_shapes = shapes(sizes, name)
+    return misfit(obj, "weights", w_shapes) or misfit(obj, "biases", b_shapes)
+
+
 def detect(obj: Any, sizes: list[int], signature: UpdateSignature) -> tuple[str, str]:
-    """(layout, why) from the shapes of weights and biases, else from update_mini_batch's parameters. Shapes that
-    fit neither layout, or fit one while update_mini_batch is the other's, are a StudentError saying so."""
-    why_not: dict[str, str] = {}
-    for name in ("lab", "nielsen"):
-        problems = [misfit(obj, attr, expected) for attr, expected in zip(("weights", "biases"), shapes(sizes, name))]
-        if any(problems):
-            why_not[name] = next(p for p in problems if p)
-    fitting = [name for name in ("lab", "nielsen") if name not in why_not]
-    force = "; --layout lab or --layout nielsen skips this detection"
+    """(layout, why) from the shapes of weights and biases, checked against update_mini_batch's parameters: shapes
+    that fit neither layout, or fit one while update_mini_batch is the other's, are a StudentError saying so."""
+    why_not = {name: layout_misfit(obj, sizes, name) for name in ("lab", "nielsen")}
+    fitting = [name for name, problem in why_not.items() if problem is None]
     if not fitting:
         raise StudentError(f"{type(obj).__name__} fits neither layout after construction: for the lab's, "
                            f"{why_not['lab']} (weights (n_in, n_out), biases (n_out,)); for Nielsen's, "
-                           f"{why_not['nielsen']} (weights (n_out, n_in), biases (n_out, 1)){force}")
-    if len(fitting) == 2:
-        if signature.layout is None:
-            raise StudentError(f"{type(obj).__name__}'s shapes fit both layouts and {signature.text} fits neither "
-                               f"update_mini_batch(x, y, eta) (the lab's) nor update_mini_batch(mini_batch, eta) "
-                               f"(Nielsen's){force}")
-        return signature.layout, f"its shapes fit both layouts; decided by {signature.text}"
-    name = fitting[0]
+                           f"{why_not['nielsen']} (weights (n_out, n_in), biases (n_out, 1))")
+    name = fitting[0]  # never both: biases (n_out, 1) and (n_out,) differ even where every layer is square
     if signature.layout not in (None, name):
         want = "update_mini_batch(x, y, eta)" if name == "lab" else "update_mini_batch(mini_batch, eta[, lmbda, n])"
         raise StudentError(f"{type(obj).__name__}'s weights and biases are in {_OWNER[name]} layout (weights[0] "
                            f"{obj.weights[0].shape}: {MEANING[name][0]}), but {signature.text} is "
-                           f"{_OWNER[signature.layout]}; {_OWNER[name]} layout takes {want}{force}")
+                           f"{_OWNER[signature.layout]}; {_OWNER[name]} layout takes {want} (--layout {name} "
+                           f"skips this check)")
     square = all(i == o for i, o in zip(sizes[:-1], sizes[1:]))
     shape_why = (f"weights are square (n_in == n_out); biases[0] is {obj.biases[0].shape}: {MEANING[name][1]}"
                  if square else f"weights[0] is {obj.weights[0].shape}: {MEANING[name][0]}")
@@ -149,6 +145,10 @@ def open_side(spec: Spec, init: list[np.ndarray], cls: Any, hparams: tuple[dict,
         name, why = detect(built[0], list(spec.layers), signature)
     else:
         name, why = choice.name, f"--layout {choice.name}"
+        problem = layout_misfit(built[0], list(spec.layers), name)
+        if problem:
+            raise StudentError(f"--layout {name}: after construction {problem} ({_OWNER[name]} layout keeps weights "
+                               f"{MEANING[name][0]}, biases {MEANING[name][1]})")
     if name == "nielsen":
         l2 = (float(spec.hparams.get("weight_decay", 0.0)) * choice.n, choice.n) if nielsen_l2 else None
         side: LabSide = NielsenSide(spec, init, cls, origin=origin, built=built, l2=l2)
