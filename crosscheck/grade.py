@@ -36,6 +36,7 @@ from crosscheck.report import Report
 from crosscheck.results import CheckResult
 from crosscheck.spec import Spec, run_keys
 from crosscheck.student.runner import STUDENT_STEPS, StudentRun, run_student, sandbox_factories
+from crosscheck.student.nielsen_side import LayoutChoice
 from crosscheck.student.sandbox import Limits, StudentRef, isolation_summary
 
 COLUMNS = ["submission", "verdict", "check", "step", "layer", "param", "hint", "message", "defect", "seconds"]
@@ -100,7 +101,8 @@ class ClassRun:
 
 
 def grade(submissions: list[Submission], task: str, specs: list[Spec], data: Dataset, *, steps: int = STUDENT_STEPS,
-          limits: Limits = Limits(), workers: Workers = Workers(), show_progress: bool = False) -> ClassRun:
+          limits: Limits = Limits(), choice: LayoutChoice = LayoutChoice(), workers: Workers = Workers(),
+          show_progress: bool = False) -> ClassRun:
     """Every submission checked as one `--student` run checks it (specs: crosscheck.student.runner.prepare_specs's,
     one model), with the same results whichever way `workers` spreads them."""
     if not submissions:
@@ -108,22 +110,23 @@ def grade(submissions: list[Submission], task: str, specs: list[Spec], data: Dat
     check_fit(specs, data)  # once, before any work: a spec that does not fit is the TA's usage error, not a row
     runs: list = [None] * len(submissions)
     with tqdm(total=len(submissions), desc=f"task {task}", unit="submission", disable=not show_progress) as bar:
-        for i, run in _unordered(submissions, task, specs, data, Plan(steps=steps), limits, workers):
+        for i, run in _unordered(submissions, task, specs, data, Plan(steps=steps), limits, choice, workers):
             runs[i] = run
             bar.update()
     return ClassRun(task, data.source, submissions, runs)
 
 
 def _unordered(submissions: list[Submission], task: str, specs: list[Spec], data: Dataset, plan: Plan,
-               limits: Limits, workers: Workers) -> Iterator[tuple[int, StudentRun]]:
+               limits: Limits, choice: LayoutChoice, workers: Workers) -> Iterator[tuple[int, StudentRun]]:
     """(index, run) as each submission finishes."""
     if workers.serial:
         references = References()
         for i, submission in enumerate(submissions):
-            yield i, check_submission(submission, task, specs, data, plan, limits, references)
+            yield i, check_submission(submission, task, specs, data, plan, limits, references, choice)
         return
     source, digest = resolve(workers.source), fingerprint(data)
-    calls = ((i, s, task, specs, plan, limits, source, digest, data.source) for i, s in enumerate(submissions))
+    calls = ((i, s, task, specs, plan, limits, source, digest, data.source, choice)
+             for i, s in enumerate(submissions))
     yield from spread(_in_worker, calls, workers)
 
 
@@ -131,18 +134,19 @@ _WORKER_REFERENCES = References()  # a worker process's: torch's side computed o
 
 
 def _in_worker(i: int, submission: Submission, task: str, specs: list[Spec], plan: Plan, limits: Limits,
-               source: str, digest: str, data_name: str) -> tuple[int, StudentRun]:
-    run = check_submission(submission, task, specs, worker_dataset(source, digest), plan, limits, _WORKER_REFERENCES)
+               source: str, digest: str, data_name: str, choice: LayoutChoice) -> tuple[int, StudentRun]:
+    run = check_submission(submission, task, specs, worker_dataset(source, digest), plan, limits, _WORKER_REFERENCES,
+                           choice)
     run.report.data_source = data_name  # the client's name for the same arrays (a worker's own names a resolved path)
     return i, run
 
 
 def check_submission(submission: Submission, task: str, specs: list[Spec], data: Dataset, plan: Plan,
-                     limits: Limits, references: References) -> StudentRun:
+                     limits: Limits, references: References, choice: LayoutChoice = LayoutChoice()) -> StudentRun:
     """One submission's run, exactly as `--student` checks it; one that cannot be checked is a load FAIL."""
     if submission.student is None:
         return _not_checked(submission, task, specs, data, submission.problem or MISSING)
-    factory, function = sandbox_factories(submission.student, limits)  # its own deadline, from now
+    factory, function = sandbox_factories(submission.student, limits, choice)  # its own deadline, from now
     try:
         run = run_student(task, specs, data, f"student {submission.student}", factory, function, plan, diagnose,
                           references=references)

@@ -22,12 +22,12 @@ from crosscheck.report import Report
 from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS, TASKS
 from crosscheck.student.runner import STUDENT_EPOCHS, STUDENT_STEPS, StudentUsageError, check_student
 
-OPTIONS = "model, data, epochs, steps, head, hidden, progress"
+OPTIONS = "model, data, epochs, steps, head, hidden, layout, progress"
 
 
 def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Dataset = "auto",
           epochs: int = STUDENT_EPOCHS, steps: int = STUDENT_STEPS, head: str | None = None,
-          hidden: str | None = None, progress: bool = True, **hparams: float) -> Report:
+          hidden: str | None = None, layout: str = "auto", progress: bool = True, **hparams: float) -> Report:
     """Check `cls` (task 0: a softmax function) against torch on one model of `task`; returns the Report.
 
     model: the task's model, needed when it has several (task 3: adamw, adagrad, ...).
@@ -36,6 +36,8 @@ def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Da
     head: "mse" (sigmoid + MSE), "ce" (softmax + cross-entropy) or "bce" (sigmoid + binary cross-entropy, Nielsen's
     CrossEntropyCost: output error a - y) instead of the preset's.
     hidden: the hidden layers' activation, "sigmoid", "relu" or "tanh", instead of the preset's (sigmoid).
+    layout: "auto" (detected), "lab", or "nielsen" for a class in Michael Nielsen's network.py layout ((n_out, n_in)
+    weights, column vectors, update_mini_batch(mini_batch, eta); network2's lmbda and n as hyperparameters).
     progress: a progress bar (tqdm.auto: a widget in Jupyter) for runs longer than a couple of seconds.
     **hparams: the constructor's hyperparameters by the lab's names (momentum=0.9, l2_factor=1e-4, ...); both
     the class and torch get them. Raises ValueError (TypeError for a non-number) for a run that cannot be set up:
@@ -55,7 +57,8 @@ def check(cls: Any, task: int | str, model: str | None = None, *, data: str | Da
     changes = {k: v for k, v in (("head", head), ("hidden_activation", hidden)) if v is not None}
     try:
         run = check_student(cls, task, model, data=dataset(data), hparams={k: float(v) for k, v in hparams.items()},
-                            epochs=epochs, steps=steps, isolate=False, show_progress=progress, **changes)
+                            epochs=epochs, steps=steps, isolate=False, show_progress=progress, layout=layout,
+                            **changes)
     except StudentUsageError as error:  # e.g. a hyperparameter the model does not take: the message lists them
         raise ValueError(f"{error}" + (f" (check()'s own options: {OPTIONS})" if hparams else "")) from None
     return run.report

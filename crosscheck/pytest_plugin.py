@@ -10,7 +10,8 @@ the package is installed (`pip install -e .` included); from a source checkout t
 `-p crosscheck.pytest_plugin` (not both: pytest refuses to register one plugin twice). It registers the options
 --student, --task, --model and --hparam: a plugin defining the same names would conflict.
 Other options: --student-data (default auto), --student-epochs (2), --student-steps (20), --student-timeout (60),
---student-head (mse, ce or bce) and --student-hidden (sigmoid, relu or tanh) instead of the preset's.
+--student-head (mse, ce or bce) and --student-hidden (sigmoid, relu or tanh) instead of the preset's,
+--student-layout (auto, lab or nielsen: the class's layout, default auto, detected).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="output head instead of the preset's: mse, ce or bce (sigmoid + binary cross-entropy)")
     g.addoption("--student-hidden", choices=HIDDEN_ACTIVATIONS[:3], default=None,
                 help="hidden activation instead of the preset's (sigmoid)")
+    g.addoption("--student-layout", choices=("auto", "lab", "nielsen"), default="auto",
+                help="the class's layout: lab, nielsen (Michael Nielsen's network.py) or auto (detected)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if student is None:
         return
     from crosscheck.checks import Plan  # noqa: PLC0415
-    from crosscheck.student.hparams import HparamError, parse_hparams  # noqa: PLC0415
+    from crosscheck.student.hparams import HparamError, nielsen_n, parse_hparams  # noqa: PLC0415
+    from crosscheck.student.nielsen_side import LayoutChoice  # noqa: PLC0415
     from crosscheck.student.runner import StudentUsageError, expected_checks, student_specs  # noqa: PLC0415
     from crosscheck.student.sandbox import StudentRef  # noqa: PLC0415
 
@@ -59,15 +63,16 @@ def pytest_configure(config: pytest.Config) -> None:
         ref = StudentRef.parse(student)
         changes = {k: v for k, v in (("head", config.getoption("student_head")),
                                      ("hidden_activation", config.getoption("student_hidden"))) if v is not None}
-        specs = student_specs(task, config.getoption("crosscheck_model"),
-                              parse_hparams(config.getoption("crosscheck_hparams")),
+        hparams = parse_hparams(config.getoption("crosscheck_hparams"))
+        specs = student_specs(task, config.getoption("crosscheck_model"), hparams,
                               epochs=config.getoption("student_epochs"), **changes)
+        choice = LayoutChoice(config.getoption("student_layout"), nielsen_n(hparams))
         plan = Plan(steps=config.getoption("student_steps"))  # a count below 1 is refused here, before any run
         if not config.getoption("student_timeout") > 0:
             raise ValueError(f"--student-timeout must be positive, got {config.getoption('student_timeout')}")
     except (ValueError, HparamError, StudentUsageError) as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[_RUN_KEY] = {"ref": ref, "task": task, "specs": specs, "plan": plan, "run": None,
+    config.stash[_RUN_KEY] = {"ref": ref, "task": task, "specs": specs, "plan": plan, "run": None, "choice": choice,
                               "names": [(s.name, expected_checks(s)) for s in specs]}
 
 
@@ -102,7 +107,7 @@ class CheckItem(pytest.Item):
 
             timeout = self.config.getoption("student_timeout")
             limits = dataclasses.replace(Limits(), call_timeout=timeout, total_timeout=max(600.0, 10 * timeout))
-            factory, function = sandbox_factories(state["ref"], limits)
+            factory, function = sandbox_factories(state["ref"], limits, state["choice"])
             state["run"] = run_student(state["task"], state["specs"], load(self.config.getoption("student_data")),
                                        f"student {state['ref']}", factory, function,
                                        state["plan"], diagnose)

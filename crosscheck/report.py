@@ -29,6 +29,7 @@ class Report:
     data_source: str = ""
     subject: str = ""  # what was checked when it is not the NumPy reference, e.g. "student network.py:Network"
     isolation: str = ""  # how the student's code was isolated, e.g. "uid nobody + pid/net/mount namespaces; ..."
+    layout: str = ""  # the student's class's layout and why, e.g. "nielsen (weights[0] is (30, 784): (n_out, n_in); ...)"
 
     @property
     def passed(self) -> bool:
@@ -68,6 +69,8 @@ class Report:
             out["subject"] = self.subject
         if self.isolation:
             out["isolation"] = self.isolation
+        if self.layout:
+            out["layout"] = self.layout
         return out
 
     def to_json(self) -> str:
@@ -92,6 +95,7 @@ class Report:
         candidate's own gradients): what __str__ and _repr_html_ both show."""
         details = ((f"  (checked: {self.subject})" if self.subject else "")
                    + (f"  (isolation: {self.isolation})" if self.isolation else "")
+                   + (f"  (layout: {self.layout})" if self.layout else "")
                    + (f"  (data: {self.data_source})" if self.data_source else ""))
         lines = []
         failure = self.first_failure()

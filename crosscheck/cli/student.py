@@ -23,7 +23,8 @@ from crosscheck.data import Dataset, load
 from crosscheck.grade import GradeUsageError, class_table, expand, grade, summary, write
 from crosscheck.parallel import Workers
 from crosscheck.spec import Spec
-from crosscheck.student.hparams import HparamError, parse_hparams
+from crosscheck.student.hparams import HparamError, nielsen_n, parse_hparams
+from crosscheck.student.nielsen_side import LAYOUTS, LayoutChoice
 from crosscheck.diagnose import diagnose
 from crosscheck.student.runner import (STUDENT_EPOCHS, STUDENT_STEPS, StudentRun, StudentUsageError, prepare_specs,
                                        run_student, sandbox_factories)
@@ -47,7 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hparam", metavar="NAME=VALUE", action="append",
                    help="a constructor hyperparameter in the lab's names, repeatable: l2_factor, momentum (task 2, "
                         "nesterov, dropout, augment), p (dropout), beta_1, beta_2, eps, weight_decay (adam, adamw), "
-                        "eps (adagrad); default: the preset's values; torch is given the same")
+                        "eps (adagrad); lmbda and n (network2's L2: weight decay lmbda/n, wherever l2_factor is "
+                        "taken); default: the preset's values; torch is given the same")
+    g.add_argument("--layout", choices=LAYOUTS,
+                   help="the class's layout: lab ((n_in, n_out) weights, update_mini_batch(x, y, eta)) or nielsen "
+                        "(Nielsen's network.py/network2.py: (n_out, n_in) weights, (n_out, 1) biases, column "
+                        "vectors, update_mini_batch(mini_batch, eta)); default auto: detected, and the report says why")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="wall-clock limit per call into the student's code (default 60); all of the student's "
                         "code in the run gets max(600, 10x) seconds")
@@ -63,13 +69,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def wants_student_mode(args: argparse.Namespace) -> bool:
     return any(getattr(args, k, None) is not None
-               for k in ("student", "hparam", "timeout", "gradescope", "out", "sandbox_user", "require_isolation"))
+               for k in ("student", "hparam", "timeout", "gradescope", "out", "sandbox_user", "require_isolation",
+                         "layout"))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.student is None:
-        raise UsageError("--hparam, --timeout, --gradescope, --out, --sandbox-user and --require-isolation apply to "
-                         "--student runs")
+        raise UsageError("--hparam, --layout, --timeout, --gradescope, --out, --sandbox-user and --require-isolation "
+                         "apply to --student runs")
     if len(args.student) > 1 or args.out is not None or glob.has_magic(args.student[0].rpartition(":")[0]):
         return _batch(args)
     if args.jobs is not None or args.scheduler is not None:
@@ -83,12 +90,20 @@ def run(args: argparse.Namespace) -> int:
     data, specs = _setup(args)
     limits = _limits(args)
     isolation = _isolation(limits)
-    factory, function = sandbox_factories(student, limits)
+    factory, function = sandbox_factories(student, limits, _layout(args))
     run = run_student(args.task, specs, data, f"student {student}", factory, function,
                       Plan(steps=args.steps or STUDENT_STEPS), diagnose,
                       show_progress=not args.no_progress)
     run.report.isolation = isolation
     return _finish(args, run)
+
+
+def _layout(args: argparse.Namespace) -> LayoutChoice:
+    """--layout, with network2's n from --hparam n=... (the lmbda/n of its L2)."""
+    try:
+        return LayoutChoice(args.layout or "auto", nielsen_n(parse_hparams(args.hparam)))
+    except (ValueError, HparamError) as error:
+        raise UsageError(str(error)) from None
 
 
 def _isolation(limits: Limits) -> str:
@@ -138,7 +153,7 @@ def _batch(args: argparse.Namespace) -> int:
     limits = _limits(args)
     _isolation(limits)  # before any work
     graded = grade(submissions, args.task, specs, data, steps=args.steps or STUDENT_STEPS,
-                   limits=limits, workers=Workers(args.jobs, args.scheduler, args.data),
+                   limits=limits, choice=_layout(args), workers=Workers(args.jobs, args.scheduler, args.data),
                    show_progress=not args.no_progress)
     table = class_table(graded)
     outputs: list[Output] = [(args.out, partial(write, graded, table, gradescope_name=args.gradescope))]

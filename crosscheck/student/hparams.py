@@ -20,6 +20,12 @@ Defaults are the preset's own values (read back from the Spec), so `--hparam nam
 at once. A name the preset leaves unset (l2_factor for dropout) is passed only when the user gives it or the
 constructor has a parameter of that name, with torch's neutral value (weight_decay 0). A value's range is the
 Spec's to check: its SpecError comes back as an HparamError under the lab's name.
+
+Nielsen's network2 (a class in his layout, see nielsen_side.py) takes its L2 term at each step instead:
+update_mini_batch(mini_batch, eta, lmbda, n) does w <- (1 - eta*lmbda/n)*w - eta*mean(nabla_w), biases
+undecayed, which is torch's SGD weight_decay = lmbda/n on weights only. So every model with an l2_factor also
+accepts `lmbda` and `n` (--hparam lmbda=5 --hparam n=50000): weight_decay = lmbda/n on both sides, and a
+network2-style class is given that lmbda and n (n defaults to NIELSEN_N, lmbda to weight_decay * n).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ LAB_HPARAMS: dict[str, dict[str, str]] = {
     "adagrad": {"eps": "eps"},
     "adagrad-lab": {"eps": "eps"},
 }
+NIELSEN_N = 50000.0  # network2's n: len(training_data), the size of Nielsen's training set
 NEUTRAL = {"weight_decay": 0.0}  # torch's value when a preset leaves the target unset
 _TORCH_BETAS = (0.9, 0.999)
 
@@ -99,6 +106,10 @@ def parse_hparams(items: list[str] | None) -> dict[str, float]:
 def apply_hparams(spec: Spec, overrides: dict[str, float]) -> Spec:
     """The spec with lab-named overrides written to their torch targets (both sides then use them)."""
     table = _table(spec)
+    overrides = dict(overrides)
+    lmbda, n = overrides.pop("lmbda", None), overrides.pop("n", None)
+    if lmbda is not None or n is not None:
+        spec = _nielsen_l2(spec, table, lmbda, n, "l2_factor" in overrides)
     for lab, value in overrides.items():
         if lab not in table:
             known = ", ".join(table) if table else "none (the lab's Network(sizes))"
@@ -110,6 +121,28 @@ def apply_hparams(spec: Spec, overrides: dict[str, float]) -> Spec:
         except SpecError as error:
             raise HparamError(f"{lab}={value:g}: {error}") from None
     return spec
+
+
+def _nielsen_l2(spec: Spec, table: dict[str, str], lmbda: float | None, n: float | None, l2_given: bool) -> Spec:
+    """network2's (lmbda, n) as torch's weight_decay = lmbda/n (weights only, as l2_factor)."""
+    if table.get("l2_factor") != "weight_decay":
+        raise HparamError(f"model {spec.name} has no L2 term: lmbda and n (network2's w <- (1 - eta*lmbda/n)*w) "
+                          f"apply to the models that take l2_factor")
+    if lmbda is not None and l2_given:
+        raise HparamError("give l2_factor or lmbda (with n), not both: they set the same weight decay")
+    if n is not None and not n > 0:
+        raise HparamError(f"n={n:g}: network2's n (the training set size) must be positive")
+    if lmbda is None:
+        return spec
+    try:
+        return _write(spec, "weight_decay", lmbda / (n or NIELSEN_N))
+    except SpecError as error:
+        raise HparamError(f"lmbda={lmbda:g}: {error}") from None
+
+
+def nielsen_n(overrides: dict[str, float] | None) -> float:
+    """The n a network2-style update_mini_batch is given: --hparam n=..., else NIELSEN_N."""
+    return float((overrides or {}).get("n", NIELSEN_N))
 
 
 def _write(spec: Spec, target: str, value: float) -> Spec:

@@ -46,19 +46,23 @@ class LabSide:
 
     label = "student"
     METHODS = ("feedforward", "backprop", "update_mini_batch")
+    INTERFACE = "the lab's interface is feedforward(x), backprop(x, y), update_mini_batch(x, y, eta)"
+    layout = ""  # which layout the class was driven in, and why (nielsen_side.open_side sets it)
 
     def __init__(self, spec: Spec, init: list[np.ndarray], cls: Any, hparams: tuple[dict, dict] | None = None,
-                 origin: Path | None = None):
+                 origin: Path | None = None, built: tuple[Any, str] | None = None):
+        """built: (the object, its constructor call as text) when the caller constructed it already."""
         self.spec, self.lr = spec, float(spec.lr)
         self.shapes = [tuple(p.shape) for p in init]
         self.n_layers = len(init) // 2
         self.origin = origin if origin is not None else origin_of(cls)
-        required, optional = hparams if hparams is not None else lab_kwargs(spec)
-        self.obj, self.constructed = construct(cls, spec, required, optional, self.origin)
+        if built is None:
+            required, optional = hparams if hparams is not None else lab_kwargs(spec)
+            built = construct(cls, spec, required, optional, self.origin)
+        self.obj, self.constructed = built
         missing = [m for m in self.METHODS if not callable(getattr(self.obj, m, None))]
         if missing:
-            raise StudentError(f"{type(self.obj).__name__} has no method {', '.join(missing)}: the lab's interface "
-                               f"is feedforward(x), backprop(x, y), update_mini_batch(x, y, eta)")
+            raise StudentError(f"{type(self.obj).__name__} has no method {', '.join(missing)}: {self.INTERFACE}")
         self.set_params(init)
 
     # the student's state

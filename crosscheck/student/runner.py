@@ -40,9 +40,10 @@ from crosscheck.report import Report
 from crosscheck.results import CheckResult
 from crosscheck.sides import Batch, TorchSide
 from crosscheck.spec import Spec, preset, run_keys
-from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs
+from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs, nielsen_n
 from crosscheck.student.lab_side import LabSide, batch_inputs
 from crosscheck.student.loader import call_function, import_student
+from crosscheck.student.nielsen_side import LayoutChoice, open_side
 from crosscheck.student.sandbox import (IsolationError, Limits, SandboxFunction, SandboxSide, StudentRef,
                                         isolation_summary)
 from crosscheck.student.text import StudentError
@@ -151,6 +152,7 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
     start = time.monotonic()
     run = StudentRun(Report(task, data_source=data.source))
     run.report.subject = subject
+    factory = _noting_layout(factory, run.report)
     n_train = len(data.x_train)
     total = sum(0 if s.only_softmax or s.dropout else 2 * (n_train // s.batch_size) * s.epochs for s in specs)
     with tqdm(total=total, desc=f"task {task} (student)", unit="step", leave=False, delay=2.0,
@@ -165,6 +167,15 @@ def run_student(task: str, specs: list[Spec], data: Dataset, subject: str,
             run.report.results[key], run.output[key] = results, output
     run.seconds = time.monotonic() - start
     return run
+
+
+def _noting_layout(factory: Callable, report: Report) -> Callable:
+    """The factory, writing the layout the first side it builds was driven in (and why) into the report's header."""
+    def build(spec: Spec, init: list[np.ndarray]) -> Any:
+        backend = factory(spec, init)
+        report.layout = report.layout or getattr(backend, "layout", "")
+        return backend
+    return build
 
 
 def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, plan: Plan,
@@ -249,14 +260,16 @@ def student_specs(task: str, model: str | None = None, hparams: dict[str, float]
     return prepare_specs([s.replace(**changes) for s in specs], hparams)
 
 
-def sandbox_factories(student: StudentRef, limits: Limits = Limits()) -> tuple[Callable, Callable]:
+def sandbox_factories(student: StudentRef, limits: Limits = Limits(), choice: LayoutChoice = LayoutChoice()
+                      ) -> tuple[Callable, Callable]:
     """Sandboxed sides sharing one deadline: all the student's code in this run gets limits.total_timeout."""
     deadline = time.monotonic() + limits.total_timeout
-    return (lambda spec, init: SandboxSide(spec, init, student, limits, deadline),
+    return (lambda spec, init: SandboxSide(spec, init, student, limits, deadline, choice),
             lambda: SandboxFunction(student, limits, deadline))
 
 
-def in_process_factories(student: StudentRef | type) -> tuple[Callable, Callable]:
+def in_process_factories(student: StudentRef | type, choice: LayoutChoice = LayoutChoice()
+                         ) -> tuple[Callable, Callable]:
     """Trusted code only: the class (or file) runs inside this process, with the same validation."""
     if isinstance(student, StudentRef):
         def load() -> tuple[Any, Path]:
@@ -264,27 +277,33 @@ def in_process_factories(student: StudentRef | type) -> tuple[Callable, Callable
 
         def side(spec: Spec, init: list[np.ndarray]) -> LabSide:
             cls, origin = load()
-            return LabSide(spec, init, cls, origin=origin)
+            return open_side(spec, init, cls, origin=origin, choice=choice)
 
         def function() -> Callable:
             fn, origin = load()
             return lambda z: call_function(fn, z, student.name, origin)
         return side, function
-    return (lambda spec, init: LabSide(spec, init, student),
+    return (lambda spec, init: open_side(spec, init, student, choice=choice),
             lambda: (lambda z: call_function(student, z, getattr(student, "__name__", "function"))))
 
 
 def check_student(student: str | StudentRef | type, task: str, model: str | None = None, *,
                   data: Dataset, hparams: dict[str, float] | None = None, epochs: int = STUDENT_EPOCHS,
                   steps: int = STUDENT_STEPS, limits: Limits = Limits(), isolate: bool = True,
-                  diagnose: bool = True, show_progress: bool = False, **changes: Any) -> StudentRun:
+                  diagnose: bool = True, show_progress: bool = False, layout: str = "auto",
+                  **changes: Any) -> StudentRun:
     """Check a student's class (or task 0 function) against torch; returns the report and the captured output.
 
     student: "path/file.py:Name" or a StudentRef (run sandboxed unless isolate=False), or a class/function
-    object (run in this process: trusted code only). hparams use the lab's names (see hparams.LAB_HPARAMS).
+    object (run in this process: trusted code only). hparams use the lab's names (see hparams.LAB_HPARAMS), or
+    network2's lmbda and n. layout: "auto" (detected), "lab" or "nielsen" (see nielsen_side.py).
     Raises StudentUsageError for a run that cannot be set up; the student's own failures are verdicts.
     """
     specs = student_specs(task, model, hparams, epochs, **changes)
+    try:
+        choice = LayoutChoice(layout, nielsen_n(hparams))
+    except ValueError as error:
+        raise StudentUsageError(str(error)) from None
     if isinstance(student, str):
         student = StudentRef.parse(student)
     isolation = ""
@@ -294,10 +313,11 @@ def check_student(student: str | StudentRef | type, task: str, model: str | None
             isolation = isolation_summary(limits) if isolate else ""
         except IsolationError as error:  # --require-isolation where it cannot be had, a bad sandbox_user
             raise StudentUsageError(str(error)) from None
-        factory, function = sandbox_factories(student, limits) if isolate else in_process_factories(student)
+        factory, function = (sandbox_factories(student, limits, choice) if isolate
+                             else in_process_factories(student, choice))
     else:
         subject = f"student {getattr(student, '__qualname__', student)} (in process)"
-        factory, function = in_process_factories(student)
+        factory, function = in_process_factories(student, choice)
     run = run_student(task, specs, data, subject, factory, function, Plan(steps=steps),
                       default_diagnose if diagnose else None, show_progress)
     run.report.isolation = isolation

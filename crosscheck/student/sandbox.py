@@ -41,6 +41,7 @@ from crosscheck.student.lab_side import batch_inputs
 from crosscheck.student import notebook_source
 from crosscheck.student.isolation import ROOT, Isolation, IsolationError, available, copy_submission, make_cgroup
 from crosscheck.student.jail import STATUS
+from crosscheck.student.nielsen_side import LayoutChoice
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 from crosscheck.student.text import StudentError, printable
 from crosscheck.student.validate import check_array
@@ -324,7 +325,7 @@ class SandboxSide:
     label = "student"
 
     def __init__(self, spec: Spec, init: list[np.ndarray], student: StudentRef, limits: Limits = Limits(),
-                 deadline: float | None = None):
+                 deadline: float | None = None, choice: LayoutChoice = LayoutChoice()):
         self.spec, self.student = spec, student
         self.shapes = [tuple(p.shape) for p in init]
         self.param_bytes = sum(p.nbytes for p in init)
@@ -332,8 +333,9 @@ class SandboxSide:
         self.worker = WorkerProcess(limits, deadline, student.path)
         required, optional = lab_kwargs(spec)
         header = {"op": "load", "kind": "class", "path": str(student.path), "name": student.name,
-                  "spec": spec.to_dict(), "required": required, "optional": optional}
-        self.info = _load(self.worker, header, init, student)
+                  "spec": spec.to_dict(), "required": required, "optional": optional, "layout": choice.name,
+                  "n": choice.n}
+        self.info, self.layout = _load(self.worker, header, init, student)
 
     def _grads_or_params(self, arrays: list[np.ndarray], what: str, finite: bool = True) -> list[np.ndarray]:
         if len(arrays) != len(self.shapes):
@@ -391,7 +393,7 @@ class SandboxFunction:
         self.student = student
         self.worker = WorkerProcess(limits, deadline, student.path)
         header = {"op": "load", "kind": "function", "path": str(student.path), "name": student.name}
-        self.info = _load(self.worker, header, [], student)
+        self.info = _load(self.worker, header, [], student)[0]
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         out = self.worker.request({"op": "call"}, [z], self.student.name, z.size * 8)[1]
@@ -403,9 +405,10 @@ class SandboxFunction:
         return self.worker.close()
 
 
-def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> str:
-    """The load request; on failure the worker is closed and its captured output rides on the error. A notebook's
-    skipped cells come back as lines under the info, each escaped and bounded here (the worker is not trusted)."""
+def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: StudentRef) -> tuple[str, str]:
+    """(info, layout) from the load request; on failure the worker is closed and its captured output rides on the
+    error. A notebook's skipped cells come back as lines under the info, and the layout the class is driven in with
+    why; each escaped and bounded here (the worker is not trusted)."""
     try:
         header = dict(header, path=str(worker.submission))
         reply = worker.request(header, init, f"loading {student}")[0]
@@ -413,7 +416,8 @@ def _load(worker: WorkerProcess, header: dict, init: list[np.ndarray], student: 
         lines = [printable(str(note), lines=False)[:400] for note in notes[:MAX_NOTES]]
         if len(notes) > MAX_NOTES:
             lines.append(f"... and {len(notes) - MAX_NOTES} more cells")
-        return printable(reply.get("info", ""))[:200] + "".join(f"\n  {line}" for line in lines)
+        layout = printable(str(reply.get("layout", "")), lines=False)[:300]
+        return printable(reply.get("info", ""))[:200] + "".join(f"\n  {line}" for line in lines), layout
     except StudentError as error:
         error.output = worker.close()
         raise

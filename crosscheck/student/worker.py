@@ -24,6 +24,7 @@ import numpy as np
 from crosscheck.spec import Spec
 from crosscheck.student import loader, notebook_source
 from crosscheck.student.lab_side import LabSide
+from crosscheck.student.nielsen_side import LayoutChoice, open_side
 from crosscheck.student.loader import call_function, import_student
 from crosscheck.student.protocol import Channel, ChannelClosed
 from crosscheck.student.text import StudentError
@@ -85,8 +86,9 @@ class Worker:
                 raise StudentError(f"{self.name!r} is a {type(obj).__name__}, expected a function")
             return {"ok": True, "info": f"function {self.name}", "notes": notes}, []
         spec = Spec.from_dict(header["spec"])
-        self.side = LabSide(spec, init, obj, (header["required"], header["optional"]), self.origin)
-        return {"ok": True, "info": self.side.constructed, "notes": notes}, []
+        choice = LayoutChoice(header["layout"], header["n"])
+        self.side = open_side(spec, init, obj, (header["required"], header["optional"]), self.origin, choice)
+        return {"ok": True, "info": self.side.constructed, "layout": self.side.layout, "notes": notes}, []
 
 
 def main(argv: list[str]) -> None:
