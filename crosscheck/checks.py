@@ -26,7 +26,8 @@ from crosscheck.results import CandidateError, CheckResult, Curve
 from crosscheck.sides import Batch, NumpySide, Side, TorchSide
 from crosscheck.spec import Spec
 from crosscheck.threads import single_threaded
-from crosscheck.tolerances import ACCURACY_TOLERANCE, CHAOS_CONTROLS, CHAOS_MARGIN, CHAOS_ROUNDOFF, FD_RESOLUTION, TOL
+from crosscheck.tolerances import (ACCURACY_TOLERANCE, CHAOS_CONTROLS, CHAOS_MARGIN, CHAOS_ROUNDOFF, FD_RESOLUTION,
+                                   TOL)
 
 @dataclass(frozen=True)
 class Plan:

@@ -35,9 +35,10 @@ AUGMENT_TOL = Tolerance(rtol=3e-14)
 
 # The chaos control (crosscheck.checks.curves): at a chaotic learning rate the free-running curves of two correct
 # implementations drift apart from round-off alone. When the curves differ, torch is trained CHAOS_CONTROLS more
-# times with CHAOS_ROUNDOFF (relative) added to every parameter after every step; the gaps are excused only if the
-# candidate's drift over the run is at most CHAOS_MARGIN x the largest control's (crosscheck.checks.chaos_ratio).
-# bench/measure_chaos.py measures that ratio for a correct candidate (the NumPy reference) and for one more control.
+# times with CHAOS_ROUNDOFF x each gradient tensor's largest entry added to its entries before every step; the gaps
+# are excused only if the candidate's drift over the run is at most CHAOS_MARGIN x the largest control's
+# (crosscheck.checks.chaos_ratio). bench/measure_chaos.py measures that ratio for a correct candidate (the NumPy
+# reference) and for one more control: worst 4.64 and 4.16 over 63 runs at lr 10 (21 presets x 3 seeds, 5 epochs).
 CHAOS_CONTROLS = 3
 CHAOS_ROUNDOFF = 1e-15
 CHAOS_MARGIN = 8.0
