@@ -214,6 +214,13 @@ class Reference:
         return self._curve
 
     @cached_property
+    def stress(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """(the stressed parameters, the inputs, torch's outputs there): the forward under stress's torch side."""
+        x = self.x_eval[:256]
+        params = stressed_params(self.spec, self.init, x)
+        return params, x, _evaluate(TorchSide(self.spec, params), x)
+
+    @cached_property
     def chaos_controls(self) -> list[dict[str, list]]:
         return controls(self.spec, self.data, self.init, self.x_eval)
 
@@ -413,9 +420,7 @@ def stressed_params(spec: Spec, init: list[np.ndarray], x: np.ndarray) -> list[n
 def forward_under_stress(run: Run) -> CheckResult | None:
     """The forward at logits of ±1e3 with ties (the lab's init keeps logits small, so an unstable softmax inside
     feedforward would never show): None if it agrees with torch, else the FAIL."""
-    x = run.x_eval[:256]
-    params = stressed_params(run.spec, run.init, x)
-    ref = TorchSide(run.spec, params)
+    params, x, want = run.reference.stress
     cand = run.candidate()
     with located("forward"):
         cand.set_params(params)
@@ -423,8 +428,7 @@ def forward_under_stress(run: Run) -> CheckResult | None:
             got = _evaluate(cand, x)
         finally:
             cand.set_params(run.init)
-    result = compare("forward", [got], [_evaluate(ref, x)], [Label(None, "output", case="logits ±1e3, ties")],
-                     TOL["forward"])
+    result = compare("forward", [got], [want], [Label(None, "output", case="logits ±1e3, ties")], TOL["forward"])
     if result.passed:
         return None
     if not np.all(np.isfinite(got)):

@@ -30,6 +30,7 @@ from crosscheck.results import CheckResult
 from crosscheck.sides import NumpySide, TorchSide
 from crosscheck.spec import MODELS
 from crosscheck.student.runner import in_process_factories, run_student, student_specs
+from crosscheck.student.isolation import available
 from crosscheck.student.sandbox import StudentRef
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,7 @@ EXPECTED = {  # submission -> (verdict, first failing check, words of its reason
     "class/gina/lab.py:Network": ("FAIL", "load", "no such file: class/gina/lab.py"),
     "class/alice/lab_base.py:Nope": ("FAIL", "load", "lab_base.py has no 'Nope'"),
 }
+FORGES = not available().strong  # whether carol's forgery can reach --out at all (root + namespaces stop it)
 FOLDERS = ["alice__lab.py__Network", "bob__lab.py__Network", "carol__lab.py__Network", "dave__lab.py__Network",
            "erin__lab.py__Network", "frank__lab.py__Network", "gina__lab.py__Network", "alice__lab_base.py__Nope"]
 
@@ -117,7 +119,7 @@ def test_the_summary_counts_the_class(runs):
 
 def test_every_file_is_written_under_out(runs):
     out = runs["dir"] / "serial"
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted([*FOLDERS, "forged"])
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted([*FOLDERS, *(["forged"] if FORGES else [])])
     for folder, (submission, (verdict, _, _)) in zip(FOLDERS, EXPECTED.items()):
         report = json.loads((out / folder / "report.json").read_text())
         assert report["passed"] is (verdict == "PASS")
@@ -130,9 +132,13 @@ def test_every_file_is_written_under_out(runs):
 
 
 def test_a_hostile_submission_changes_no_other_row(runs):
-    """carol wrote a fake PASS into class.csv and a directory at class.html mid-run; the harness writes last."""
+    """carol writes a fake PASS into class.csv and a directory at class.html mid-run: under the strong isolation
+    (root: another uid, its own mount namespace) she cannot reach --out at all; without it, the harness writes last."""
     out = runs["dir"] / "serial"
-    assert (out / "forged").is_dir(), "the hostile submission did not run its trick: this test tests nothing"
+    if FORGES:
+        assert (out / "forged").is_dir(), "the hostile submission did not run its trick: this test tests nothing"
+    else:
+        assert not (out / "forged").exists(), "the sandbox let a submission write under --out"
     assert _table(out).set_index("submission").loc["class/carol/lab.py:Network", "verdict"] == "FAIL"
     assert (out / "class.html").is_file()
 
@@ -267,7 +273,8 @@ def test_torch_runs_once_for_every_candidate(data, monkeypatch):
     results = run_checks(SPEC, data, off_lr, PLAN, reference=references.get(SPEC, data, PLAN))
     assert calls == [] and not results[-1].passed  # the curves differ: torch's curve and controls came shared
     run_checks(SPEC, data, off_lr, PLAN)
-    assert calls.count("step") > 4 * len(data.x_train) // SPEC.batch_size  # its own curve and chaos controls
+    own = calls.count("step") + calls.count("loss_and_grads")  # a control steps through loss_and_grads + step_with
+    assert own > 4 * len(data.x_train) // SPEC.batch_size  # its own curve and chaos controls
 
 
 def test_references_keep_one_reference_per_spec_and_data(data):
