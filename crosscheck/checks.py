@@ -535,7 +535,7 @@ def lockstep(run: Run) -> CheckResult:
         return probed
     return CheckResult("updates", True, max_abs_err=worst["updates"], step=n - 1, scaled_err=scaled["updates"],
                        message=f"{n} lockstep steps agree; max abs err: gradients {worst['gradients']:.2e}, "
-                               f"parameters {worst['updates']:.2e}" + (f"; {probed.message}" if probed else ""))
+                               f"steps {worst['updates']:.2e}" + (f"; {probed.message}" if probed else ""))
 
 
 PROBE_BATCHES = (37, 37, 13)  # an odd batch size, then a final partial batch (smaller than any preset's)

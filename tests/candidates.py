@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 import numpy_mlp
+from crosscheck import layout
 from crosscheck.sides import NumpySide
 from numpy_mlp.optim import Optimizer, apply_updates
 
@@ -83,17 +84,12 @@ def with_optimizer(make):
     return Candidate
 
 
-def _weight_decays(spec, n):
-    wd = spec.hparams.get("weight_decay", 0.0)
-    return [wd if i % 2 == 0 or spec.decay_biases else 0.0 for i in range(n)]
-
-
 def velocity_momentum(spec):
     """The course's v = μv − ηg; w += v (v₀ = 0): equal to torch's SGD momentum at a constant lr."""
     mu = spec.hparams["momentum"]
 
     def init(params):
-        return _weight_decays(spec, len(params)), [np.zeros_like(p) for p in params]
+        return layout.weight_decays(spec), [np.zeros_like(p) for p in params]
 
     def update(grads, state, params):
         decays, vs = state
@@ -108,7 +104,7 @@ def ema_momentum_from_zero(spec):
     mu = spec.hparams["momentum"]
 
     def init(params):
-        return _weight_decays(spec, len(params)), [np.zeros_like(p) for p in params]
+        return layout.weight_decays(spec), [np.zeros_like(p) for p in params]
 
     def update(grads, state, params):
         decays, vs = state
