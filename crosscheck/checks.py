@@ -49,6 +49,17 @@ class Plan:
 
 
 @dataclass
+class FailingCall:
+    """The candidate's call whose result failed a check, with what it was given: run again under a line tracer
+    to name the line where it goes wrong (crosscheck.student.pointer)."""
+
+    method: str  # "feedforward" or "backprop"
+    params: list[np.ndarray]
+    x: np.ndarray | None = None  # feedforward's rows
+    batch: Batch | None = None  # backprop's batch
+
+
+@dataclass
 class Evidence:
     """What a diagnosis may look at: the inputs both sides saw and what each computed, step by step."""
 
@@ -65,6 +76,11 @@ class Evidence:
     params_torch: list[list[np.ndarray]] = field(default_factory=list)
     params_judge: list[list[np.ndarray]] = field(default_factory=list)  # torch.optim on the candidate's gradients
     n_train: int | None = None  # the training set's size (Nielsen's L2 is λ/n with this n)
+    failing_call: FailingCall | None = None  # the first failing forward or backprop call, as it was made
+
+    def failed(self, call: FailingCall) -> None:
+        """Keep the first failing call only: later ones may follow from it."""
+        self.failing_call = self.failing_call or call
 
 
 def initial_params(spec: Spec) -> list[np.ndarray]:
@@ -137,6 +153,7 @@ CONDITIONAL = frozenset({"optimizer"})  # rows that appear only when an earlier 
 Diagnose = Callable[[CheckResult, Evidence], "str | None"]
 MakeCandidate = Callable[[Spec, list[np.ndarray]], Side]
 Check = Callable[["Run"], "CheckResult | None"]
+Locate = Callable[[list[CheckResult], "Run"], None]
 
 
 @dataclass
@@ -322,8 +339,10 @@ def stages(spec: Spec, provides: frozenset[str], plan: Plan) -> list[tuple[str, 
 
 def run_checks(spec: Spec, data: Dataset, make_candidate: MakeCandidate = NumpySide,
                plan: Plan | None = None, progress: Callable | None = None, diagnose: Diagnose | None = None,
-               provides: frozenset[str] | None = None, reference: Reference | None = None) -> list[CheckResult]:
-    """Every check for one spec; the first failure of the candidate's values gets a hint from `diagnose`.
+               provides: frozenset[str] | None = None, reference: Reference | None = None,
+               locate: Locate | None = None) -> list[CheckResult]:
+    """Every check for one spec; the first failure of the candidate's values gets a hint from `diagnose`, and the
+    line of the candidate's code where it goes wrong from `locate` (a traceable candidate: a student's class).
 
     provides: what the candidate offers beyond the lab's interface (see `stages`); by default its class's.
     reference: torch's side of this spec, shared with other runs (see Reference); by default this run's own.
@@ -338,6 +357,9 @@ def run_checks(spec: Spec, data: Dataset, make_candidate: MakeCandidate = NumpyS
         results = run_stages(run, provides)
     add_hint(results, run.evidence, diagnose)
     add_hint([r for r in results if r.name == "optimizer"], run.optimizer_evidence, diagnose)  # a second bug
+    if locate is not None:
+        with single_threaded():
+            locate(results, run)
     return results
 
 
@@ -397,7 +419,19 @@ def _forward(run: Run) -> CheckResult:
     result = compare_outputs(run, ev.out_candidate, ev.out_torch)
     if result.passed and run.spec.head == "ce":
         return forward_under_stress(run) or result
+    if not result.passed:
+        ev.failed(FailingCall("feedforward", run.init, x=_worst_rows(run, result)))
     return result
+
+
+def _worst_rows(run: Run, result: CheckResult, rows: int = 16) -> np.ndarray:
+    """The failing input case's rows where the outputs differ most (a traced feedforward is given these)."""
+    ev, bounds = run.evidence, np.cumsum([0] + [len(x) for x in run.cases.values()])
+    for (name, x), a, b in zip(run.cases.items(), bounds[:-1], bounds[1:]):
+        if str(Label(None, "output", case="" if name == "test set" else name)) in result.failing:
+            gap = np.nan_to_num(np.abs(ev.out_candidate[a:b] - ev.out_torch[a:b]), nan=np.inf).max(axis=1)
+            return x[np.sort(np.argsort(-gap, kind="stable")[:rows])]
+    return run.x_eval[:rows]
 
 
 STRESS_LOGITS = 1e3  # far beyond exp's float64 range (~709): an unshifted softmax overflows
@@ -431,6 +465,8 @@ def forward_under_stress(run: Run) -> CheckResult | None:
     result = compare("forward", [got], [want], [Label(None, "output", case="logits ±1e3, ties")], TOL["forward"])
     if result.passed:
         return None
+    gap = np.nan_to_num(np.abs(got - want), nan=np.inf).max(axis=1)
+    run.evidence.failed(FailingCall("feedforward", params, x=x[np.sort(np.argsort(-gap, kind="stable")[:16])]))
     if not np.all(np.isfinite(got)):
         result.hint = ("at logits of about ±1e3 your outputs are NaN/inf where torch's are finite: exp overflows "
                        "float64 beyond ~709. Subtract each row's max logit before exp (stable softmax); the shift "
@@ -459,6 +495,8 @@ def _gradients(run: Run) -> CheckResult:
     (_, grads_c), (_, grads_r) = _first_gradients(run)
     run.initial_gradients = compare("gradients", grads_c, grads_r, run.labels, TOL["gradients"], step=0,
                                     origin="last")
+    if not run.initial_gradients.passed:
+        run.evidence.failed(FailingCall("backprop", run.init, batch=run.first))
     return run.initial_gradients
 
 
@@ -504,6 +542,8 @@ def lockstep(run: Run) -> CheckResult:
             cand.set_params(start)
             grads_c = cand.loss_and_grads(batch)[1]
         gradients = compare("gradients", grads_c, grads_r, labels, TOL["gradients"], step=step, origin="last")
+        if not gradients.passed:
+            evidence.failed(FailingCall("backprop", start, batch=batch))
         try:
             with located("updates", step):
                 cand.step(batch)
@@ -581,6 +621,8 @@ def _probe(run: Run, cand: Side, first_step: int) -> CheckResult:
             grads_c = cand.loss_and_grads(batch)[1]
         where = f" (a probe step: batch of {size}, lr {lr:g})"
         result = compare("gradients", grads_c, grads_r, run.labels, TOL["gradients"], step=step, origin="last")
+        if not result.passed:
+            run.evidence.failed(FailingCall("backprop", start, batch=batch))
         if result.passed:
             with located("updates", step):
                 cand.step(batch)

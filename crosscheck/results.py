@@ -42,6 +42,53 @@ class Curve:
 
 
 @dataclass
+class SourceLine:
+    """One line of the candidate's source, as shown around a culprit."""
+
+    number: int
+    code: str
+
+
+@dataclass
+class Source:
+    """Where in the candidate's own code the failing value first went wrong (crosscheck.blame), for the report.
+
+    `line` is the file's line (a notebook: the line within `cell`); `name` the array's name there ("delta",
+    "nabla_w[0]"); `expected` the reference intermediate it should have been ("δ₀ = ∂L/∂z₀"); `found` what it is
+    instead ("∂L/∂a₀", "× 100 of ∂L/∂b₀", "none of torch's intermediates"); `why` the pattern, when one fits.
+    """
+
+    file: str
+    function: str
+    line: int
+    code: str
+    name: str
+    expected: str
+    found: str = ""
+    why: str = ""
+    cell: int | None = None  # a notebook's code cell, counted from 1
+    iteration: int | None = None  # which pass of a loop (from 0), when the line ran more than once
+    last_good: str = ""  # the last line before it whose array matches torch, and which intermediate
+    context: list[SourceLine] = field(default_factory=list)  # two or three lines, the culprit among them
+
+    @property
+    def place(self) -> str:
+        """`network.py:31` or `lab.ipynb, cell 4, line 12`."""
+        return f"{self.file}, cell {self.cell}, line {self.line}" if self.cell is not None else f"{self.file}:{self.line}"
+
+    def to_dict(self) -> dict:
+        out = {"file": self.file, "function": self.function, "line": self.line, "code": self.code, "name": self.name,
+               "expected": self.expected, "found": self.found, "why": self.why}
+        if self.cell is not None:
+            out["cell"] = self.cell
+        if self.iteration is not None:
+            out["iteration"] = self.iteration
+        if self.last_good:
+            out["last_good"] = self.last_good
+        return out
+
+
+@dataclass
 class CheckResult:
     """One check's verdict and where it localises a difference (the JSON report's fields come first)."""
 
@@ -75,6 +122,8 @@ class CheckResult:
     border_err: float | None = None
     drop_rate: float | None = None  # dropout: the fraction of units the candidate zeroed
     keep_value_wrong: bool = False  # dropout_statistics: the candidate's kept units are not scaled to 1/(1-p)
+    source: Source | None = None  # the line of the candidate's code where the failing value went wrong (traced)
+    source_note: str = ""  # why no line is named, when the code was traced and none could be (or tracing failed)
 
     @property
     def verdict(self) -> str:

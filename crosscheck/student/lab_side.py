@@ -29,6 +29,7 @@ from crosscheck.spec import Spec
 from crosscheck.student.hparams import lab_kwargs
 from crosscheck.student.loader import call_student, construct, origin_of
 from crosscheck.student.text import StudentError
+from crosscheck.student.tracer import Trace, student_files, trace_call
 from crosscheck.student.validate import check_array, check_list
 
 
@@ -150,6 +151,18 @@ class LabSide:
         replays = all(np.array_equal(a, b) for a, b in zip(grads, self.gradients(x, y)))
         _restore(states)
         return grads, self.update(x, y), replays
+
+    def trace(self, method: str, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None,
+              shapes: set[tuple[int, ...]]) -> Trace:
+        """`method` ("feedforward" or "backprop") once more at these parameters, under the line tracer."""
+        if method not in ("feedforward", "backprop"):
+            raise ValueError(f"only feedforward and backprop are traced, not {method!r}")
+        self.set_params(params)
+        return trace_call(getattr(self.obj, method), self._traced_args(method, x, y), self.origin, shapes,
+                          student_files(self.obj))
+
+    def _traced_args(self, method: str, x: np.ndarray, y: np.ndarray | None) -> tuple:
+        return (np.array(x, copy=True),) if method == "feedforward" else (np.array(x, copy=True), np.array(y, copy=True))
 
     # the Side protocol (in-process use; the worker calls gradients/update directly)
 

@@ -518,6 +518,12 @@ def cell_filename(path: Path, cell: int) -> str:
     return f"{path}, cell {cell}"
 
 
+def cell_of(filename: str) -> tuple[str, int] | None:
+    """(the notebook's path, the cell) for a file name cell_filename made; None for any other file."""
+    match = _CELL_FILE.match(filename)
+    return (match["path"], int(match["cell"])) if match else None
+
+
 def frame_place(filename: str, lineno: int | None) -> str:
     """`lab.ipynb, cell 4, line 12` for a notebook cell's frame, `file.py:12` for any other file."""
     match = _CELL_FILE.match(filename)

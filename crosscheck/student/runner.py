@@ -44,9 +44,11 @@ from crosscheck.student.hparams import HparamError, apply_hparams, lab_kwargs, n
 from crosscheck.student.lab_side import LabSide, batch_inputs
 from crosscheck.student.loader import call_function, import_student
 from crosscheck.student.nielsen_side import LayoutChoice, open_side
+from crosscheck.student.pointer import point
 from crosscheck.student.sandbox import (IsolationError, Limits, SandboxFunction, SandboxSide, StudentRef,
                                         isolation_summary)
 from crosscheck.student.text import StudentError
+from crosscheck.student.tracer import Trace
 
 STUDENT_STEPS, STUDENT_EPOCHS = 20, 2
 NOT_FOR_STUDENTS = "the class is given torchvision's augmented images; its own augmentation code, if any, is not checked"
@@ -110,6 +112,14 @@ class StudentSide:
                 self.note = ("backprop returns the gradient with the L2 term (l2 * w) included; it is taken out "
                              "before comparing with torch's data-loss gradient (the training is the same)")
         return None, data_only if self.l2_in_backprop else grads
+
+    @property
+    def layout(self) -> str:
+        return getattr(self.backend, "layout", "")
+
+    def trace(self, method: str, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None,
+              shapes: set[tuple[int, ...]]) -> Trace:
+        return self.backend.trace(method, params, x, y, shapes)
 
     def close(self) -> str:
         close = getattr(self.backend, "close", None)
@@ -196,7 +206,7 @@ def _run_spec(spec: Spec, data: Dataset, subject: str, factory: Callable, plan: 
 
     try:
         results = run_checks(spec, data, make_candidate, plan, progress, diagnose, provides=StudentSide.provides,
-                             reference=reference)
+                             reference=reference, locate=point if diagnose else None)
     finally:
         outputs += [side.close() for side in sides]
     load = results[0]

@@ -44,6 +44,7 @@ from crosscheck.student.jail import STATUS
 from crosscheck.student.nielsen_side import LayoutChoice
 from crosscheck.student.protocol import Channel, ChannelClosed, ChannelTimeout, ProtocolError
 from crosscheck.student.text import StudentError, printable
+from crosscheck.student.tracer import MAX_BYTES as MAX_TRACE_BYTES, Trace
 from crosscheck.student.validate import check_array
 
 BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
@@ -381,6 +382,15 @@ class SandboxSide:
                                f"got {len(out)}")
         self._params = self._grads_or_params(out[n:], "parameters after update_mini_batch")
         return self._grads_or_params(out[:n], "gradients"), list(self._params), reply.get("replays") is True
+
+    def trace(self, method: str, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None,
+              shapes: set[tuple[int, ...]]) -> Trace:
+        """The worker's trace of `method` at these parameters (see tracer.py); StudentError if the worker fails,
+        ValueError if what it sent is not a trace."""
+        arrays = [*params, x] + ([] if y is None else [y])
+        reply, out = self.worker.request({"op": "trace", "method": method, "shapes": sorted(map(list, shapes))},
+                                         arrays, f"{method} (traced)", MAX_TRACE_BYTES)
+        return Trace.from_wire(reply.get("trace"), out)
 
     def close(self) -> str:
         return self.worker.close()

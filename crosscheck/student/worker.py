@@ -71,6 +71,12 @@ class Worker:
             return {"ok": True}, side.gradients(arrays[0], arrays[1])
         if op == "step":
             return {"ok": True}, side.update(arrays[0], arrays[1], header.get("eta"))
+        if op == "trace":
+            n = len(side.shapes)
+            shapes = {tuple(int(d) for d in shape) for shape in header.get("shapes", [])}
+            x, y = arrays[n], arrays[n + 1] if len(arrays) > n + 1 else None
+            trace_header, trace_arrays = side.trace(str(header.get("method")), arrays[:n], x, y, shapes).to_wire()
+            return {"ok": True, "trace": trace_header}, trace_arrays
         if op == "replay_step":
             grads, params, replays = side.replay_update(arrays[0], arrays[1])
             return {"ok": True, "replays": replays}, grads + params

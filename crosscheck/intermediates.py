@@ -1,0 +1,153 @@
+"""torch's intermediates of one call, named: what each array in a student's feedforward or backprop should be.
+
+For parameters and inputs, torch_ref's network is run module by module with every output's gradient retained:
+per layer l, z_l (the Linear's output), a_l (its activation; for the last layer the head's outputs, softmax or
+sigmoid), f′(z_l) (autograd of a_l with respect to z_l: the activations are elementwise), ∂L/∂a_l and
+δ_l = ∂L/∂z_l (retained gradients of the lab's mean loss), ∂L/∂W_l and ∂L/∂b_l; and x, y, W_l, b_l themselves.
+Layers are numbered as the report numbers them (layer 0 maps x to the first hidden layer). Everything comes
+back in the class's own layout: the lab's rows (B, n) and W (n_in, n_out), or Nielsen's columns (n, 1) and
+W (n_out, n_in) for one sample.
+
+`RECIPES` says which intermediates each one is made from (the chain rule's structure, nothing computed): blame
+uses it to say what a wrong line left out or put in the wrong place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+import torch_ref
+import torch_ref.functional
+from crosscheck.spec import Spec
+
+SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+PRIME = {"sigmoid": "σ′", "relu": "relu′", "tanh": "tanh′"}
+
+
+@dataclass(frozen=True)
+class Intermediate:
+    kind: str  # x, y, W, b, z, a, fprime, dL/da, delta, dW, db
+    layer: int | None
+    array: np.ndarray
+    label: str  # "δ₀"
+    meaning: str  # "δ₀ = ∂L/∂z₀"
+
+
+def _label(kind: str, layer: int | None, activation: str) -> tuple[str, str]:
+    n = "" if layer is None else str(layer).translate(SUB)
+    labels = {"x": ("x", "x, the input"), "y": ("y", "y, the targets"), "W": (f"W{n}", f"W{n}, the weights"),
+              "b": (f"b{n}", f"b{n}, the biases"), "z": (f"z{n}", f"z{n} = a·W{n} + b{n}"),
+              "a": (f"a{n}", f"a{n}, layer {layer}'s output"),
+              "fprime": (f"{PRIME.get(activation, activation + '′')}(z{n})",
+                         f"{PRIME.get(activation, activation + '′')}(z{n}), the activation's derivative"),
+              "dL/da": (f"∂L/∂a{n}", f"∂L/∂a{n}"), "delta": (f"δ{n}", f"δ{n} = ∂L/∂z{n}"),
+              "dW": (f"∂L/∂W{n}", f"∂L/∂W{n}"), "db": (f"∂L/∂b{n}", f"∂L/∂b{n}")}
+    return labels[kind]
+
+
+def intermediates(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None, layout: str = "lab"
+                  ) -> list[Intermediate]:
+    """torch's intermediates for params (the lab's layout [W0, b0, ...]) on x (B, n_in) and y (B, n_out; None for a
+    forward alone), in `layout` ("lab", or "nielsen": x one sample)."""
+    model = torch_ref.build(spec.layers, spec.hidden_activation, spec.head, 0.0)
+    torch_ref.load_lab_params(model, [torch.from_numpy(p) for p in params])
+    model.train()
+    n = len(spec.layers) - 1
+    z: list[torch.Tensor] = []
+    a: list[torch.Tensor] = []
+    h = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    for module in model:
+        h = module(h)
+        if isinstance(module, nn.Linear):
+            z.append(h)
+        elif not isinstance(module, nn.Dropout):
+            a.append(h)
+        h.retain_grad()
+    logits = z[-1] if spec.head != "mse" else a[-1]
+    if spec.head != "mse":
+        a.append(torch_ref.probabilities(logits, spec.head))
+    out = []
+    activation = [spec.hidden_activation] * (n - 1) + ["sigmoid" if spec.head != "ce" else "softmax"]
+    fprime = [torch.autograd.grad(a_l, z_l, torch.ones_like(a_l), retain_graph=True)[0] if act != "softmax"
+              else None for a_l, z_l, act in zip(a, z, activation)]
+    if y is not None:
+        torch_ref.loss(logits, torch.from_numpy(np.asarray(y, dtype=np.float64)), spec.head).backward()
+    linears = torch_ref.model.linears(model)
+    out += _make("x", None, h=x, activation="", layout=layout)
+    if y is not None:
+        out += _make("y", None, h=y, activation="", layout=layout)
+    for l in range(n):
+        act = activation[l]
+        out += _make("W", l, linears[l].weight.detach().T.numpy(), act, layout)
+        out += _make("b", l, linears[l].bias.detach().numpy(), act, layout)
+        out += _make("z", l, z[l].detach().numpy(), act, layout)
+        out += _make("a", l, a[l].detach().numpy(), act, layout)
+        if fprime[l] is not None:
+            out += _make("fprime", l, fprime[l].numpy(), act, layout)
+        if y is None:
+            continue
+        if a[l].grad is not None:
+            out += _make("dL/da", l, a[l].grad.numpy(), act, layout)
+        out += _make("delta", l, z[l].grad.numpy(), act, layout)
+        out += _make("dW", l, linears[l].weight.grad.T.numpy(), act, layout)
+        out += _make("db", l, linears[l].bias.grad.numpy(), act, layout)
+    return out
+
+
+def _make(kind: str, layer: int | None, h: np.ndarray, activation: str, layout: str) -> list[Intermediate]:
+    array = np.array(h, dtype=np.float64, copy=True)
+    if layout == "nielsen":  # one sample: rows become columns, W (n_in, n_out) becomes (n_out, n_in)
+        array = array.T.copy() if array.ndim == 2 else array.reshape(-1, 1)
+    label, meaning = _label(kind, layer, activation)
+    return [Intermediate(kind, layer, array, label, meaning)]
+
+
+def ingredients(kind: str, layer: int, n_layers: int, head: str) -> list[tuple[str, int | None]]:
+    """What intermediate (kind, layer) is made from, by the chain rule and the forward's definition."""
+    last = layer == n_layers - 1
+    below = ("a", layer - 1) if layer > 0 else ("x", None)
+    if kind == "z":
+        return [below, ("W", layer), ("b", layer)]
+    if kind in ("a", "fprime"):
+        return [("z", layer)]
+    if kind == "dL/da":
+        return [("a", layer), ("y", None)] if last else [("delta", layer + 1), ("W", layer + 1)]
+    if kind == "delta":
+        if last and head != "mse":
+            return [("a", layer), ("y", None)]
+        return [("dL/da", layer), ("fprime", layer)]
+    if kind == "dW":
+        return [below, ("delta", layer)]
+    if kind == "db":
+        return [("delta", layer)]
+    return []
+
+
+def functions(spec: Spec) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The functions a student's helper may implement, computed by torch: to tell a right helper given the wrong
+    argument from a wrong helper."""
+    out: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    for name in dict.fromkeys([spec.hidden_activation, "sigmoid"]):
+        module = torch_ref.model.ACTIVATIONS[name]()
+        out[name] = lambda v, m=module: m(torch.from_numpy(v)).detach().numpy()
+        out[PRIME.get(name, name + "′")] = lambda v, m=module: _derivative(m, v)
+    out["softmax"] = lambda v: _rows(torch_ref.functional.softmax, v)
+    return out
+
+
+def _derivative(module: nn.Module, v: np.ndarray) -> np.ndarray:
+    t = torch.from_numpy(np.array(v, dtype=np.float64)).requires_grad_(True)
+    return torch.autograd.grad(module(t).sum(), t)[0].numpy()
+
+
+def _rows(fn: Callable[[torch.Tensor], torch.Tensor], v: np.ndarray) -> np.ndarray:
+    """A row-wise function on the lab's rows, or on Nielsen's columns (one sample)."""
+    t = torch.from_numpy(np.asarray(v, dtype=np.float64))
+    if t.ndim == 2 and t.shape[1] == 1:
+        return fn(t.T).T.numpy()
+    return fn(t).numpy()

@@ -1,0 +1,77 @@
+"""Name the line: after a student's forward or gradients check fails, run the failing call once more under the
+line tracer (in a fresh worker: the checks' own workers are never touched) and point at the line where the
+failing value first went wrong (crosscheck.blame). It runs only after a failure, and nothing it meets changes a
+verdict: a trace that cannot be had (the worker dies, the code installs its own tracer, the trace is malformed)
+leaves the FAIL as it is, with a note saying why no line is named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crosscheck import layout
+from crosscheck.blame import locate
+from crosscheck.checks import FailingCall, Run
+from crosscheck.intermediates import Intermediate, functions, intermediates
+from crosscheck.results import CandidateError, CheckResult
+from crosscheck.spec import Spec
+from crosscheck.student.lab_side import batch_inputs
+
+METHOD = {"forward": "feedforward", "gradients": "backprop"}
+
+
+def point(results: list[CheckResult], run: Run) -> None:
+    """The first scored failure, if it is a forward or gradients value mismatch, gets its `source` (or a
+    `source_note` saying why none)."""
+    failed = next((r for r in results if r.scored and not r.passed), None)
+    call = run.evidence.failing_call
+    if failed is None or failed.candidate_error or call is None or METHOD.get(failed.name) != call.method:
+        return
+    if run.spec.dropout:
+        failed.source_note = "not traced: the class draws its own dropout noise, which a second run cannot replay"
+        return
+    try:
+        cand = run.make_candidate(run.spec, run.init)
+    except CandidateError as error:
+        failed.source_note = f"not traced: {error}"
+        return
+    try:
+        failed.source, failed.source_note = trace_and_locate(run.spec, cand, call, failed)
+    except CandidateError as error:
+        failed.source_note = f"not traced: {error}"
+    except ValueError as error:  # a malformed trace from the worker
+        failed.source_note = f"not traced: {error}"
+    finally:
+        close = getattr(cand, "close", None)
+        if close is not None:
+            close()
+
+
+def trace_and_locate(spec: Spec, cand: Any, call: FailingCall, failed: CheckResult) -> tuple[Any, str]:
+    style = (getattr(cand, "layout", "") or "lab").split(" ")[0]
+    if call.method == "feedforward":
+        x, y = call.x, None
+    else:
+        x, y = batch_inputs(call.batch), call.batch.y
+    if style == "nielsen":  # per-sample code: one sample
+        x, y = x[:1], None if y is None else y[:1]
+    refs = intermediates(spec, call.params, x, y, style)
+    trace = cand.trace(call.method, call.params, x, y, {r.array.shape for r in refs})
+    wrong, right = _outputs(failed, refs, call.method, len(spec.layers) - 1)
+    return locate(trace, refs, wrong, right, functions(spec), spec.head, len(spec.layers) - 1)
+
+
+def _outputs(failed: CheckResult, refs: list[Intermediate], method: str, n_layers: int
+             ) -> tuple[dict[str, Intermediate], list[str]]:
+    """({result path: what it should be} for the failing outputs, [result paths] of the right ones)."""
+    by_kind = {(r.kind, r.layer): r for r in refs}
+    if method == "feedforward":
+        return {"return": by_kind[("a", n_layers - 1)]}, []
+    wrong, right = {}, []
+    for label in layout.labels(2 * n_layers):
+        path = f"return[{0 if label.param == 'bias' else 1}][{label.layer}]"
+        if str(label) in failed.failing or not failed.failing:
+            wrong[path] = by_kind[("db" if label.param == "bias" else "dW", label.layer)]
+        else:
+            right.append(path)
+    return wrong, right
