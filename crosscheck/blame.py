@@ -31,7 +31,8 @@ COMPUTED = {"z", "a", "fprime", "dL/da", "delta", "dW", "db"}  # what a line com
 
 @dataclass(frozen=True)
 class Match:
-    """An array is `factor` x `ref` (transposed, or up to a per-row "scale" or "shift" where said)."""
+    """An array is `factor` x `ref` (transposed, or up to a per-row "scale" or "shift" where said:
+    the steps of a softmax, so only z and a are matched per row)."""
 
     ref: Intermediate
     factor: float = 1.0
@@ -76,7 +77,7 @@ def match(array: np.ndarray, refs: list[Intermediate]) -> Match | None:
             factor = float(np.vdot(array, want) / np.vdot(want, want))
             if abs(factor) > 1e-12 and _close(array, factor * want, abs(factor) * scale):
                 found.append((3 + transposed, Match(ref, _nice(factor), transposed)))
-            elif not transposed and array.ndim == 2 and array.shape[1] > 1:
+            elif not transposed and ref.kind in ("z", "a") and array.ndim == 2 and array.shape[1] > 1:
                 rows = _rowwise(array, want)
                 if rows:
                     found.append((5, Match(ref, 1.0, False, rows)))
@@ -237,7 +238,8 @@ class Blame:
         if m is not None and expected is not None and m.ref is expected and not m.exact:
             return found, _factor_words(m, expected, self.batch)
         if m is not None and expected is not None and m.exact and m.ref is not expected:
-            return found, f"it computes {m.ref.label} where {expected.meaning} belongs"
+            missing = self._recipe_words(expected, {(m.ref.kind, m.ref.layer)})
+            return found, missing if missing.startswith("it uses") else ""
         reads = [self.match(r) for r in self.trace.bindings[seq].reads if not self.neutral(r)]
         reads = [r for r in reads if r is not None]
         near = next((r for r in reads if expected is not None and r.ref is expected), None)

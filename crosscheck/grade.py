@@ -32,14 +32,15 @@ from crosscheck.data import Dataset, check_fit, resolve
 from crosscheck.diagnose import diagnose
 from crosscheck.files import write_file
 from crosscheck.parallel import Workers, fingerprint, spread, worker_dataset
-from crosscheck.report import Report
+from crosscheck.report import Report, place
 from crosscheck.results import CheckResult
 from crosscheck.spec import Spec, run_keys
 from crosscheck.student.runner import STUDENT_STEPS, StudentRun, run_student, sandbox_factories
 from crosscheck.student.nielsen_side import LayoutChoice
 from crosscheck.student.sandbox import Limits, StudentRef, isolation_summary
 
-COLUMNS = ["submission", "verdict", "check", "step", "layer", "param", "hint", "message", "defect", "seconds"]
+COLUMNS = ["submission", "verdict", "check", "step", "layer", "param", "code_line", "hint", "message", "defect",
+           "seconds"]
 DEFECT_CHARS = 90  # a defect's label: the hint's first clause, cut here
 MISSING = "submission missing or unreadable"
 NOT_LOADED = "could not load the class (a syntax or import error, no such class or method, its constructor)"
@@ -168,8 +169,8 @@ def _not_checked(submission: Submission, task: str, specs: list[Spec], data: Dat
 
 
 def class_table(graded: ClassRun) -> pd.DataFrame:
-    """One row per submission: its verdict, and where it first fails (check, step, layer, param), the hint or the
-    reason, a short defect label to count, and its seconds."""
+    """One row per submission: its verdict, and where it first fails (check, step, layer, param, and the line of
+    its code when traced), the hint or the reason, a short defect label to count, and its seconds."""
     rows = []
     for submission, run in zip(graded.submissions, graded.runs):
         row = {"submission": submission.name, "verdict": "PASS" if run.passed else "FAIL",
@@ -177,7 +178,8 @@ def class_table(graded: ClassRun) -> pd.DataFrame:
         failure = run.report.first_failure()
         if failure:
             r = failure[1]
-            row.update(check=r.name, step=r.step, layer=r.layer, param=r.param, hint=r.hint, message=r.message,
+            row.update(check=r.name, step=r.step, layer=r.layer, param=r.param,
+                       code_line=place(r.source) if r.source else None, hint=r.hint, message=r.message,
                        defect=defect(submission, r))
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS).astype({"step": "Int64", "layer": "Int64"})

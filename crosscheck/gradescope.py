@@ -4,6 +4,7 @@ Format (gradescope-autograders.readthedocs.io, "Autograder Specifications"): top
 "execution_time", "output", "visibility", "stdout_visibility" and "tests", each test with "name", "number",
 "score", "max_score", "status" ("passed"/"failed"), "output" and "visibility". The total is the number of
 checks passed, so the score is proportional to them; scale it with the assignment's points in Gradescope.
+A failing test whose values were traced to a line of the student's code shows it as the text report does.
 Informational rows (e.g. eps_placement) are listed with max_score 0 and no status: they are not tests.
 The student's own captured output goes into the top-level "output", labelled as such and truncated.
 """
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 
 from crosscheck.files import write_file
-from crosscheck.report import Report
+from crosscheck.report import Report, source_lines
 
 
 def results(report: Report, output: str = "", seconds: float | None = None, visibility: str = "visible") -> dict:
@@ -24,6 +25,7 @@ def results(report: Report, output: str = "", seconds: float | None = None, visi
             text = f"{r.verdict}: {r.message or ''}"
             if r.hint:
                 text += f"\nhint{' (a convention, not a bug: you decide)' if r.kind == 'convention' else ''}: {r.hint}"
+            text += "".join(f"\n{line}" for line in source_lines(r))  # the line of the student's code it blames
             test = {"name": f"{model}: {r.name}", "number": f"{m}.{c}", "score": 0.0, "max_score": 0.0,
                     "output": text, "visibility": visibility}
             if r.scored:  # an informational row is shown with no points and no status: it is not a test

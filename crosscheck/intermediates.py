@@ -60,6 +60,7 @@ def intermediates(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.nda
     n = len(spec.layers) - 1
     z: list[torch.Tensor] = []
     a: list[torch.Tensor] = []
+    acts: list[nn.Module] = []
     h = torch.from_numpy(np.asarray(x, dtype=np.float64))
     for module in model:
         h = module(h)
@@ -67,16 +68,19 @@ def intermediates(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.nda
             z.append(h)
         elif not isinstance(module, nn.Dropout):
             a.append(h)
+            acts.append(module)
         h.retain_grad()
     logits = z[-1] if spec.head != "mse" else a[-1]
     if spec.head != "mse":
         a.append(torch_ref.probabilities(logits, spec.head))
-    out = []
+        a[-1].retain_grad()
+        acts.append(nn.Sigmoid() if spec.head == "bce" else None)
     activation = [spec.hidden_activation] * (n - 1) + ["sigmoid" if spec.head != "ce" else "softmax"]
-    fprime = [torch.autograd.grad(a_l, z_l, torch.ones_like(a_l), retain_graph=True)[0] if act != "softmax"
-              else None for a_l, z_l, act in zip(a, z, activation)]
     if y is not None:
         torch_ref.loss(logits, torch.from_numpy(np.asarray(y, dtype=np.float64)), spec.head).backward()
+    # after the backward, on detached copies: autograd.grad through the graph would add to the retained grads
+    fprime = [None if m is None else _derivative(m, z_l.detach().numpy()) for m, z_l in zip(acts, z)]
+    out = []
     linears = torch_ref.model.linears(model)
     out += _make("x", None, h=x, activation="", layout=layout)
     if y is not None:
@@ -88,7 +92,7 @@ def intermediates(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.nda
         out += _make("z", l, z[l].detach().numpy(), act, layout)
         out += _make("a", l, a[l].detach().numpy(), act, layout)
         if fprime[l] is not None:
-            out += _make("fprime", l, fprime[l].numpy(), act, layout)
+            out += _make("fprime", l, fprime[l], act, layout)
         if y is None:
             continue
         if a[l].grad is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -13,13 +14,20 @@ import pandas as pd
 
 from crosscheck.files import write_file
 from crosscheck.layout import Label
-from crosscheck.results import CheckResult
+from crosscheck.results import CheckResult, Source, SourceLine
+from crosscheck.student.text import printable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INFO": "#57606a"}
 JSON_FIELDS = ("name", "passed", "max_abs_err", "max_rel_err", "step", "layer", "param", "index", "ratio", "message")
+# The longest each of a Source's strings is shown (text, HTML, JSON; any other: MAX_CHARS): a submission controls
+# them all.
+SOURCE_CHARS = {"file": 80, "function": 80, "code": 160, "name": 60, "expected": 100, "found": 100, "last_good": 200}
+MAX_CHARS = 300
+CONTEXT_LINES = 5  # the most lines of code shown around a culprit
+_CULPRIT_COLOUR = "#ffebe9"
 
 
 @dataclass
@@ -63,6 +71,10 @@ class Report:
                              hint=r.hint, kind=r.kind)
                 if r.informational:  # a measurement, not a test: no verdict
                     entry.update(passed=None, informational=True)
+                if r.source:
+                    entry["source"] = _source_dict(r.source)
+                if r.source_note:
+                    entry["source_note"] = _shown(r.source_note, "note")
                 checks.append(entry)
         out = {"passed": self.passed, "task": self.task, "data": self.data_source, "checks": checks}
         if self.subject:
@@ -113,6 +125,7 @@ class Report:
             if r.hint:
                 mark = " (a convention, not a bug: you decide)" if r.kind == "convention" else ""
                 lines.append(f"  hint{mark}: {r.hint}")
+            lines += source_lines(r)
         return f"task {self.task}: {'PASS' if self.passed else 'FAIL'}", details, lines
 
     def _repr_html_(self) -> str:
@@ -122,10 +135,10 @@ class Report:
                  .format(na_rep="", escape="html")
                  .format("{:.2e}", subset=["max_abs_err", "max_rel_err"], na_rep="")
                  .map(lambda verdict: f"color: {_COLOURS[verdict]}; font-weight: bold", subset=["verdict"]))
-        divergence = "\n".join(lines)
+        divergence = "\n".join(_html_line(line) for line in lines)
         return (f'<div><p><b style="color: {_COLOURS["PASS" if self.passed else "FAIL"]}">{html.escape(headline)}'
                 f"</b>{html.escape(details)}</p>"
-                + (f'<pre style="white-space: pre-wrap">{html.escape(divergence)}</pre>' if lines else "")
+                + (f'<pre style="white-space: pre-wrap">{divergence}</pre>' if lines else "")
                 + table.to_html() + "</div>")
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:  # IPython's text form: the terminal rendering
@@ -142,6 +155,76 @@ class Report:
             lines += [line.rstrip() for line in table.to_string(index=False, formatters=text, justify="left", na_rep="")
                       .splitlines()]
         return "\n".join(lines)
+
+
+class _Culprit(str):
+    """The line of code a failure is blamed on: a type, not a pattern in the text, tells the HTML to highlight it."""
+
+
+def source_lines(r: CheckResult) -> list[str]:
+    """Where in the candidate's code `r` first went wrong: the line, the code around it, what its array should
+    have been and is. Or the note saying why no line is named. Nothing when the code was not traced."""
+    s = r.source
+    if s is None:
+        return [f"  in your code: {_shown(r.source_note, 'note')}"] if r.source_note else []
+    function = f", in {_shown(s.function, 'function')}" if s.function else ""
+    loop = f" ({_ordinal(s.iteration + 1)} pass of its loop)" if s.iteration is not None else ""
+    code = f": `{_shown(s.code.strip(), 'code')}`" if s.code.strip() else ""
+    found = f"; it is {_shown(s.found, 'found')}" if s.found else ""
+    why = f" {_shown(s.why, 'why')}" if s.why else ""
+    return ([f"  in your code: {place(s)}{function}{loop}{code}"]
+            + _context(s)
+            + [f"  `{_shown(s.name, 'name')}` should be {_shown(s.expected, 'expected')}{found}.{why}"]
+            + ([f"  last line that matches torch: {_shown(s.last_good, 'last_good')}"] if s.last_good else []))
+
+
+def place(s: Source) -> str:
+    """`network.py:32` or `lab.ipynb, cell 4, line 12`, the file name made safe to show."""
+    return dataclasses.replace(s, file=_shown(s.file, "file")).place
+
+
+def _context(s: Source) -> list[str]:
+    """The code around the culprit, numbered, the culprit marked (and typed) as such; the culprit alone if the
+    tracer kept no context."""
+    shown = s.context[:CONTEXT_LINES] or [SourceLine(s.line, s.code)]
+    width = max(len(str(c.number)) for c in shown)
+    lines = []
+    for c in shown:
+        culprit = c.number == s.line
+        text = f"    {'→' if culprit else ' '}  {c.number:>{width}} | {_code(c.code)}"
+        lines.append(_Culprit(text) if culprit else text)
+    return lines
+
+
+def _code(code: str) -> str:
+    """A line of code as shown: indentation kept, tabs as spaces, bounded."""
+    return _shown(code.expandtabs(4).rstrip(), "code")
+
+
+def _shown(text: str, kind: str) -> str:
+    """A string the candidate controls, on one line (nothing in it can start a report line or move the cursor) and
+    cut to its kind's length."""
+    text, limit = printable(text, lines=False), SOURCE_CHARS.get(kind, MAX_CHARS)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _source_dict(s: Source) -> dict:
+    """Source.to_dict, its strings as the text report shows them, with the numbered context."""
+    out = {key: _shown(value, key) if isinstance(value, str) else value for key, value in s.to_dict().items()}
+    out["context"] = [{"number": c.number, "code": _code(c.code)} for c in s.context[:CONTEXT_LINES]]
+    return out
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 11th, 22nd: a loop's pass, counted as a student counts."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _html_line(line: str) -> str:
+    """A line of the divergence for the HTML <pre>: escaped, and highlighted if it is the culprit's."""
+    escaped = html.escape(line)
+    return f'<span style="background: {_CULPRIT_COLOUR}">{escaped}</span>' if isinstance(line, _Culprit) else escaped
 
 
 def _left(width: int):
