@@ -16,12 +16,13 @@ each intermediate is made of) then say what the line left out or used in the wro
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from crosscheck.intermediates import SUB, Intermediate, ingredients
+from crosscheck.intermediates import SUB, Function, Intermediate, ingredients
 from crosscheck.results import Source, SourceLine
 from crosscheck.student.tracer import Frame, Trace, file_key
 
@@ -112,22 +113,31 @@ def _rowwise(array: np.ndarray, want: np.ndarray) -> str:
 
 @dataclass
 class Culprit:
+    """The binding whose line went wrong; or, where a right array is put in the wrong place, the line that put it
+    there (`frame`, `line`, `name` then say which)."""
+
     seq: int
     expected: Intermediate | None
-    why: str = ""
+    frame: int | None = None
+    line: int | None = None
+    name: str = ""
 
 
 class Blame:
     """The analysis of one trace against torch's intermediates of the same call."""
 
-    def __init__(self, trace: Trace, refs: list[Intermediate], functions: dict[str, Callable], head: str,
+    def __init__(self, trace: Trace, refs: list[Intermediate], functions: list[Function], head: str,
                  n_layers: int):
         self.trace, self.refs, self.functions, self.head, self.n_layers = trace, refs, functions, head, n_layers
         self.by_kind = {(r.kind, r.layer): r for r in refs}
         x = self.by_kind[("x", None)].array
         self.batch = x.shape[0] if x.shape[-1] != 1 else 1  # Nielsen's column: one sample
+        self.head_function = "softmax" if head == "ce" else "sigmoid"
         self._matches: dict[int, Match | None] = {}
-        self.frame_of_return = {seq: f for f in trace.frames for seq in f.returned}
+        self.returned_by: dict[int, list[Frame]] = {}  # the calls that returned each binding, outermost first
+        for f in trace.frames:
+            for seq in f.returned:
+                self.returned_by.setdefault(seq, []).append(f)
         self.helper_notes: dict[int, str] = {}
 
     def match(self, seq: int) -> Match | None:
@@ -136,9 +146,8 @@ class Blame:
         return self._matches[seq]
 
     def neutral(self, seq: int) -> bool:
-        """All zeros (a list being filled in) or not finite: says nothing about where the values went wrong."""
-        array = self.trace.arrays[seq]
-        return not np.any(array) or not np.all(np.isfinite(array))
+        """All zeros (a list being filled in): says nothing about where the values went wrong."""
+        return not np.any(self.trace.arrays[seq])
 
     def ancestors(self, seqs: list[int]) -> set[int]:
         seen, todo = set(), list(seqs)
@@ -157,59 +166,184 @@ class Blame:
         found = []
         for path, expected in wrong.items():
             seq = self.trace.result.get(path)
-            if seq is not None:
-                m = self.match(seq)
-                found.append(self._walk(seq, expected, m.form if m and not m.exact else None, trusted, set()))
-        return min(found, key=lambda c: c.seq) if found else None
+            if seq is None:
+                continue
+            m = self.match(seq)
+            if m is not None and m.exact and m.ref is not expected and m.ref.kind in COMPUTED:
+                found.append(self._misplaced(seq, expected, path))
+            elif m is None:
+                found.append(self._enter(seq, expected, trusted, set(), consumer=0))
+            else:
+                form = m.form if not m.exact and not m.rowwise else None
+                found.append(self._walk(seq, expected, form, trusted, set()))
+        return min(found, key=lambda c: (c.seq, c.expected is None)) if found else None
+
+    def _misplaced(self, seq: int, expected: Intermediate, path: str) -> Culprit:
+        """A right intermediate returned where another belongs (`return z` for the output, `nabla_b[-1] = delta`
+        with delta ∂L/∂a): the line that put it there, i.e. stored it under the returned structure's name, else
+        the line that returned it."""
+        stores = [(f, line, name) for f, line, name, s in self.trace.stores if s == seq and "[" in name]
+        if stores:
+            frame, line, name = stores[0]
+            return Culprit(seq, expected, frame, line, name)
+        top = self.trace.frames[0]
+        if self.trace.bindings[seq].frame == 0 and self.trace.bindings[seq].line != top.return_line:
+            return Culprit(seq, expected, 0, top.return_line, "the value returned")
+        helper = self.helper_of(seq, 0)
+        if helper is not None and helper.parent is not None:
+            return Culprit(seq, expected, helper.parent, helper.call_line, f"the value {_short(helper)} returns")
+        return Culprit(seq, expected)
 
     def _walk(self, seq: int, expected: Intermediate | None, form: tuple | None, trusted: set[int],
               visited: set[int]) -> Culprit:
+        """From a wrong binding to the first wrong array it read; itself if all it read is right."""
         visited.add(seq)
         for read in sorted(self.trace.bindings[seq].reads):
             if read in visited or read in trusted or self.neutral(read):
                 continue
             m = self.match(read)
             if m is None:
-                argument = self._right_helper(read, seq)
-                if argument is None:
-                    return self._walk(read, self._expected_for(read, expected), None, trusted, visited)
-                if self.match(argument) is None and argument not in visited and argument not in trusted:
-                    returned = self._expected_for(read, expected)  # what the helper should have returned
-                    return self._walk(argument, self._expected_for(argument, returned), None, trusted, visited)
-                continue  # a right helper given a right array in the wrong place: this line's doing
+                consumer = self.trace.bindings[seq].frame
+                return self._enter(read, self._expected_for(read, expected, consumer), trusted, visited, consumer)
             if form is not None and m.form == form and m.ref.kind in COMPUTED:
                 return self._walk(read, m.ref, form, trusted, visited)
-        return Culprit(seq, expected)
+        return self._clobbered(seq, expected) or self._given_wrong(seq, expected) or Culprit(seq, expected)
 
-    def _right_helper(self, read: int, consumer: int) -> int | None:
-        """If `read` is the value a student helper returned and equals torch's function of the helper's argument,
-        the helper is right: that argument (a note for the consumer's line says what the helper was given)."""
-        frame = self.frame_of_return.get(read)
-        if frame is None:
+    def _recipe(self, expected: Intermediate) -> set[tuple]:
+        """What `expected` is made of, two levels down."""
+        recipe = set(ingredients(expected.kind, expected.layer, self.n_layers, self.head))
+        return recipe | {k for kind, layer in list(recipe) if layer is not None
+                         for k in ingredients(kind, layer, self.n_layers, self.head)}
+
+    def _clobbered(self, seq: int, expected: Intermediate | None) -> Culprit | None:
+        """The line read an array that an earlier line changed in place (`sp = a1; sp *= 1 - a1`), destroying a
+        value `expected` is made of: that earlier line is the culprit."""
+        if expected is None or expected.layer is None:
             return None
-        got = self.trace.arrays[read]
-        for arg in frame.args:
-            given = self.trace.arrays[arg]
-            if given.shape != got.shape:
+        recipe = self._recipe(expected)
+        for read in self.trace.bindings[seq].reads:
+            before = self.trace.bindings[read].replaced
+            if before is None:
                 continue
-            for name, fn in self.functions.items():
-                try:
-                    want = fn(given)
-                except Exception:  # noqa: BLE001 - a function that does not apply to this array
-                    continue
-                if want.shape == got.shape and _close(got, want, max(float(np.max(np.abs(want))), 1e-300)):
-                    arg_match = self.match(arg)
-                    helper = frame.function.rsplit(".", 1)[-1]
-                    given_text = arg_match.describe() if arg_match else "an array that is none of torch's"
-                    note = f"`{helper}` computes {name} correctly, but is given {given_text}"
-                    if arg_match is not None and arg_match.ref.kind == "a" and name.endswith("′"):
-                        note += (f" where z{_sub(arg_match.ref.layer)} belongs (the derivative is taken at the "
-                                 f"pre-activation)")
-                    self.helper_notes[consumer] = note
-                    return arg
+            was, now = self.match(before), self.match(read)
+            if (was is not None and was.exact and (was.ref.kind, was.ref.layer) in recipe
+                    and not (now is not None and now.exact and (now.ref.kind, now.ref.layer) in recipe)):
+                self.helper_notes[read] = (f"this changes in place the array that held {was.ref.label} (it becomes "
+                                           f"{now.describe() if now else 'none of torch’s intermediates'}); line "
+                                           f"{self.trace.bindings[seq].line} then reads it where {was.ref.label} "
+                                           f"belongs")
+                return Culprit(read, was.ref)
         return None
 
-    def _expected_for(self, seq: int, parent: Intermediate | None) -> Intermediate | None:
+    def _enter(self, seq: int, expected: Intermediate | None, trusted: set[int], visited: set[int],
+               consumer: int) -> Culprit:
+        """A wrong binding read in frame `consumer`: if a helper returned it and it is torch's function of the
+        helper's argument, the helper's body is not where it went wrong (unless the function is the wrong one)."""
+        found = self._helper(seq, consumer)
+        if found is None:
+            return self._walk(seq, expected, None, trusted, visited)
+        frame, function, argument = found
+        function_name = function.name
+        if self.match(argument) is None and argument not in visited | trusted and not self.neutral(argument):
+            return self._enter(argument, self._expected_for(argument, expected), trusted, visited,
+                               self.trace.bindings[argument].frame)
+        given, helper = self.match(argument), _short(frame)
+        given_text = given.describe() if given else "an array that is none of torch's"
+        if (not self._trusted(frame, function) and given is not None and expected is not None
+                and expected.layer is not None
+                and (given.ref.kind, given.ref.layer) in ingredients(expected.kind, expected.layer, self.n_layers,
+                                                                     self.head)):
+            self.helper_notes[seq] = f"`{helper}` computes {function_name}({given_text}), but {expected.meaning}"
+            return Culprit(seq, expected, frame.serial, frame.return_line, "the value returned")
+        instead = self._instead(given, expected)
+        if instead and any((m := self.match(a)) is not None and m.exact and m.ref.label == instead
+                           for a in frame.args):  # it had the right array, and used the other
+            self.helper_notes[seq] = f"`{helper}` is given {instead} too, but uses {given_text} where {instead} belongs"
+            return Culprit(seq, expected, frame.serial, frame.return_line, "the value returned")
+        if given is not None and expected is not None and expected.layer is not None and not instead \
+                and (given.ref.kind, given.ref.layer) in ingredients(expected.kind, expected.layer, self.n_layers,
+                                                                     self.head):
+            self.helper_notes[seq] = (f"`{helper}` computes {function_name}({given_text}) correctly, but "
+                                      f"{expected.meaning}: the wrong function is called here")
+        else:
+            self.helper_notes[seq] = (f"`{helper}` computes {function_name} correctly, but is given {given_text}"
+                                      + (f" where {instead} belongs" if instead else ""))
+        if frame.parent is None or frame.call_line is None:
+            return Culprit(seq, expected)
+        return Culprit(seq, expected, frame.parent, frame.call_line, f"the call to {helper}")
+
+    def helper_of(self, seq: int, consumer: int | None) -> Frame | None:
+        """The call that handed `seq` to frame `consumer` (its return value), if a student helper did."""
+        return next((f for f in self.returned_by.get(seq, []) if f.parent == consumer), None)
+
+    def _helper(self, seq: int, consumer: int) -> tuple[Frame, Function, int] | None:
+        """(the helper, the function it computed, its argument) when `seq` is what a student helper returned to
+        `consumer` and equals torch's function (sigmoid, its derivative, softmax, ...) of one of its arguments."""
+        frame = self.helper_of(seq, consumer)
+        if frame is None:
+            return None
+        got = self.trace.arrays[seq]
+        args = [a for a in frame.args if self.trace.arrays[a].shape == got.shape]
+        for function in self.functions:
+            for chosen in itertools.permutations(args, function.arity):
+                try:
+                    want = function.fn(*(self.trace.arrays[a] for a in chosen))
+                except Exception:  # noqa: BLE001 - a function that does not apply to these arrays
+                    continue
+                if want.shape == got.shape and _close(got, want, max(float(np.max(np.abs(want))), 1e-300)):
+                    return frame, function, chosen[0]
+        return None
+
+    def _trusted(self, frame: Frame, function: Function) -> bool:
+        """A helper is right if it is named for what it computes (`relu`, `sigmoid_prime`, `cost_derivative`), if
+        it is named for the output layer and computes the head's function (`output(z)` used on a hidden layer), or
+        if another of its calls returned exactly one of torch's intermediates."""
+        name = _short(frame).lower()
+        if all(any(word in name for word in group) for group in function.named):
+            return True
+        if "output" in name and function.name == self.head_function:
+            return True
+        for other in self.trace.frames:
+            if other.function == frame.function and other.serial != frame.serial:
+                for seq in other.returned:
+                    m = self.match(seq)
+                    if m is not None and m.exact and m.ref.kind in COMPUTED:
+                        return True
+        return False
+
+    def _instead(self, given: Match | None, expected: Intermediate | None) -> str:
+        """The ingredient of `expected` that an argument of this shape should have been."""
+        if given is None or expected is None or expected.layer is None:
+            return ""
+        for key in ingredients(expected.kind, expected.layer, self.n_layers, self.head):
+            ref = self.by_kind.get(key)
+            if ref is not None and ref is not given.ref and ref.array.shape == given.ref.array.shape:
+                return ref.label
+        return ""
+
+    def _given_wrong(self, seq: int, expected: Intermediate | None) -> Culprit | None:
+        """A wrong value a helper returns, made only of the helper's arguments, one of them a right intermediate
+        that `expected` is not made of: the helper was given the wrong array, so its call is the culprit."""
+        binding = self.trace.bindings[seq]
+        frame = self.trace.frames[binding.frame]
+        if (expected is None or expected.layer is None or frame.parent is None or frame.call_line is None
+                or seq not in frame.returned or not binding.reads or not set(binding.reads) <= set(frame.args)):
+            return None
+        recipe = self._recipe(expected)
+        read_kinds = {(m.ref.kind, m.ref.layer) for m in map(self.match, binding.reads) if m is not None}
+        for read in binding.reads:
+            m = self.match(read)
+            if m is not None and m.exact and m.ref.kind in COMPUTED and (m.ref.kind, m.ref.layer) not in recipe:
+                shape = self.trace.arrays[read].shape
+                instead = [self.by_kind[k].label for k in recipe if k in self.by_kind and k[0] in COMPUTED
+                           and k not in read_kinds and self.by_kind[k].array.shape == shape]
+                self.helper_notes[seq] = f"`{_short(frame)}` is given {m.ref.label}" + (
+                    f" where {instead[0]} belongs" if instead else f", which {expected.label} is not made of")
+                return Culprit(seq, expected, frame.parent, frame.call_line, f"the call to {_short(frame)}")
+        return None
+
+    def _expected_for(self, seq: int, parent: Intermediate | None, consumer: int | None = None
+                      ) -> Intermediate | None:
         """What an unmatched array read on the way to `parent` should have been: the ingredient of `parent` (or
         of its ingredients) of the same shape, the closest one if several."""
         if parent is None or parent.layer is None:
@@ -218,13 +352,14 @@ class Blame:
         direct = ingredients(parent.kind, parent.layer, self.n_layers, self.head)
         second = [k for kind, layer in direct if layer is not None
                   for k in ingredients(kind, layer, self.n_layers, self.head)]
-        named = _named_kind(self.frame_of_return.get(seq))
-        for keys in (direct, second):
-            fitting = [o for o in map(self.by_kind.get, keys) if o is not None and o.kind in COMPUTED
-                       and (o.array.shape == array.shape or o.array.T.shape == array.shape)]
-            if fitting:
-                return min(fitting, key=lambda o: (o.kind != named, _distance(array, o.array)))
-        return None
+        named = _named_kind(self.helper_of(seq, consumer))
+        fitting = [[o for o in map(self.by_kind.get, keys) if o is not None and o.kind in COMPUTED
+                    and (o.array.shape == array.shape or o.array.T.shape == array.shape)] for keys in (direct, second)]
+        by_name = [o for o in fitting[0] + fitting[1] if o.kind == named]
+        if by_name:  # a helper named for what it returns (`sigmoid_prime`): that, at either level
+            return by_name[0]
+        options = fitting[0] or fitting[1]
+        return min(options, key=lambda o: _distance(array, o.array)) if options else None
 
     # saying it
 
@@ -233,13 +368,18 @@ class Blame:
         seq, expected = culprit.seq, culprit.expected
         m = self.match(seq)
         found = "none of torch's intermediates" if m is None else m.describe()
+        if self.neutral(seq) and expected is not None:
+            return "all zeros", (f"nothing after this line writes {expected.label} into it (does a loop stop early, "
+                                 f"or skip a layer?)")
         if seq in self.helper_notes:
             return found, self.helper_notes[seq]
         if m is not None and expected is not None and m.ref is expected and not m.exact:
             return found, _factor_words(m, expected, self.batch)
         if m is not None and expected is not None and m.exact and m.ref is not expected:
             missing = self._recipe_words(expected, {(m.ref.kind, m.ref.layer)})
-            return found, missing if missing.startswith("it uses") else ""
+            if missing.startswith("it uses"):
+                return found, missing
+            return found, f"{m.ref.label} is taken for {expected.label}: the step from one to the other is missing"
         reads = [self.match(r) for r in self.trace.bindings[seq].reads if not self.neutral(r)]
         reads = [r for r in reads if r is not None]
         near = next((r for r in reads if expected is not None and r.ref is expected), None)
@@ -286,6 +426,10 @@ class Blame:
         return None
 
 
+def _short(frame: Frame) -> str:
+    return frame.function.rsplit(".", 1)[-1]
+
+
 def _named_kind(frame: Frame | None) -> str | None:
     """What a helper's name says it returns: `sigmoid_prime`, `relu_derivative` a derivative; `softmax` an
     activation; `cost_derivative` ∂L/∂a."""
@@ -326,7 +470,7 @@ def _factor_words(m: Match, expected: Intermediate, batch: int) -> str:
 
 
 def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate], right: list[str],
-           functions: dict[str, Callable], head: str, n_layers: int) -> tuple[Source | None, str]:
+           functions: list[Function], head: str, n_layers: int) -> tuple[Source | None, str]:
     """(the culprit line as a Source, or None with the reason)."""
     if not trace.bindings:
         return None, trace.note or "the traced call recorded no arrays"
@@ -336,7 +480,8 @@ def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate
         return None, "the traced call's result was not recorded" + (f" ({trace.note})" if trace.note else "")
     found, why = blame.explain(culprit)
     binding = trace.bindings[culprit.seq]
-    frame = trace.frames[binding.frame]
+    frame = trace.frames[binding.frame if culprit.frame is None else culprit.frame]
+    line = binding.line if culprit.line is None else culprit.line
     lines = trace.lines.get(file_key(frame.file, frame.cell), {})
     good = blame.last_good(culprit.seq)
     last_good = ""
@@ -346,12 +491,12 @@ def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate
         g_code = trace.lines.get(file_key(g_frame.file, g_frame.cell), {}).get(g.line, "").strip()
         last_good = f"line {g.line} `{g_code}`: `{g.name}` is {blame.match(good).ref.meaning}"
     passes = {b.iteration for b in trace.bindings if b.frame == binding.frame and b.line == binding.line}
-    name = binding.name if not binding.name.startswith("return") else "the value returned"
-    source = Source(file=frame.file, function=frame.function, line=binding.line,
-                    code=lines.get(binding.line, "").strip(), name=name,
+    name = culprit.name or (binding.name if not binding.name.startswith("return") else "the value returned")
+    iteration = binding.iteration if culprit.line is None and (len(passes) > 1 or binding.iteration) else None
+    source = Source(file=frame.file, function=frame.function, line=line,
+                    code=lines.get(line, "").strip(), name=name,
                     expected=culprit.expected.meaning if culprit.expected else "one of torch's intermediates",
                     found=found, why=why, cell=frame.cell,
-                    iteration=binding.iteration if len(passes) > 1 or binding.iteration else None,
-                    last_good=last_good,
-                    context=[SourceLine(n, lines[n]) for n in range(binding.line - 1, binding.line + 2) if n in lines])
+                    iteration=iteration, last_good=last_good,
+                    context=[SourceLine(n, lines[n]) for n in range(line - 1, line + 2) if n in lines])
     return source, trace.note

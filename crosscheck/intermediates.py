@@ -42,7 +42,7 @@ def _label(kind: str, layer: int | None, activation: str) -> tuple[str, str]:
     n = "" if layer is None else str(layer).translate(SUB)
     labels = {"x": ("x", "x, the input"), "y": ("y", "y, the targets"), "W": (f"W{n}", f"W{n}, the weights"),
               "b": (f"b{n}", f"b{n}, the biases"), "z": (f"z{n}", f"z{n} = a·W{n} + b{n}"),
-              "a": (f"a{n}", f"a{n}, layer {layer}'s output"),
+              "a": (f"a{n}", f"a{n} = {activation}(z{n})"),
               "fprime": (f"{PRIME.get(activation, activation + '′')}(z{n})",
                          f"{PRIME.get(activation, activation + '′')}(z{n}), the activation's derivative"),
               "dL/da": (f"∂L/∂a{n}", f"∂L/∂a{n}"), "delta": (f"δ{n}", f"δ{n} = ∂L/∂z{n}"),
@@ -132,16 +132,43 @@ def ingredients(kind: str, layer: int, n_layers: int, head: str) -> list[tuple[s
     return []
 
 
-def functions(spec: Spec) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """The functions a student's helper may implement, computed by torch: to tell a right helper given the wrong
-    argument from a wrong helper."""
-    out: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-    for name in dict.fromkeys([spec.hidden_activation, "sigmoid"]):
+@dataclass(frozen=True)
+class Function:
+    """A function a student's helper may implement, computed by torch; `named`: the words a helper's name holds
+    when it is named for this function (one word of each group: ("sigmoid",), ("prime", "deriv"))."""
+
+    name: str
+    arity: int
+    fn: Callable[..., np.ndarray]
+    named: tuple[tuple[str, ...], ...]
+
+
+def functions() -> list[Function]:
+    """What a helper may compute, to tell a right helper given the wrong argument from a wrong helper: the
+    activations and their derivatives, softmax (over rows, and the slip over axis 0), and the error (a − y)/B
+    (the gradient of the lab's MSE cost with respect to a: a cost_derivative)."""
+    out = []
+    for name in PRIME:
         module = torch_ref.model.ACTIVATIONS[name]()
-        out[name] = lambda v, m=module: m(torch.from_numpy(v)).detach().numpy()
-        out[PRIME.get(name, name + "′")] = lambda v, m=module: _derivative(m, v)
-    out["softmax"] = lambda v: _rows(torch_ref.functional.softmax, v)
+        out.append(Function(name, 1, lambda v, m=module: m(torch.from_numpy(v)).detach().numpy(), ((name,),)))
+        out.append(Function(PRIME[name], 1, lambda v, m=module: _derivative(m, v),
+                            ((name,), ("prime", "deriv", "grad"))))
+    out.append(Function("softmax", 1, lambda v: _rows(torch_ref.functional.softmax, v), (("softmax",),)))
+    out.append(Function("softmax over axis 0 (down the batch)", 1,
+                        lambda v: torch_ref.functional.softmax(torch.from_numpy(v), 0).numpy(), (("softmax",),)))
+    out.append(Function("(a − y)/B", 2, _mse_error, (("cost", "error", "delta", "deriv", "loss"),)))
     return out
+
+
+def _mse_error(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂/∂a of the lab's MSE cost sum((a − y)²)/(2B), B the rows (Nielsen's column: one sample)."""
+    t = torch.from_numpy(np.array(a, dtype=np.float64)).requires_grad_(True)
+    target = torch.from_numpy(np.asarray(y, dtype=np.float64))
+    if t.ndim == 2 and t.shape[1] == 1:
+        t_rows, target = t.T, target.T
+    else:
+        t_rows = t
+    return torch.autograd.grad(torch_ref.loss(t_rows, target, "mse"), t)[0].numpy()
 
 
 def _derivative(module: nn.Module, v: np.ndarray) -> np.ndarray:

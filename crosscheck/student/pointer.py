@@ -58,7 +58,7 @@ def trace_and_locate(spec: Spec, cand: Any, call: FailingCall, failed: CheckResu
     refs = intermediates(spec, call.params, x, y, style)
     trace = cand.trace(call.method, call.params, x, y, {r.array.shape for r in refs})
     wrong, right = _outputs(failed, refs, call.method, len(spec.layers) - 1)
-    return locate(trace, refs, wrong, right, functions(spec), spec.head, len(spec.layers) - 1)
+    return locate(trace, refs, wrong, right, functions(), spec.head, len(spec.layers) - 1)
 
 
 def _outputs(failed: CheckResult, refs: list[Intermediate], method: str, n_layers: int

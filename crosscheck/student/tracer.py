@@ -48,6 +48,7 @@ class Binding:
     iteration: int  # how many times that line had run before in that call
     name: str  # "delta", "nabla_w[1]", "self.zs[0]", "return[0][1]", "argument z of sigmoid_prime"
     reads: list[int]  # the bindings the line read (its inputs)
+    replaced: int | None = None  # the binding this array held before the line changed it in place (`sp *= ...`)
 
 
 @dataclass
@@ -60,6 +61,9 @@ class Frame:
     function: str
     args: list[int] = field(default_factory=list)  # bindings of its array arguments
     returned: list[int] = field(default_factory=list)
+    parent: int | None = None  # the calling frame, if the caller is the student's too
+    call_line: int | None = None  # the caller's line that made the call
+    return_line: int | None = None  # the line it returned from
 
 
 @dataclass
@@ -73,37 +77,45 @@ class Trace:
     result: dict[str, int] = field(default_factory=dict)
     lines: dict[str, dict[int, str]] = field(default_factory=dict)  # "file|cell" -> line number -> text
     note: str = ""
+    stores: list[tuple[int, int, str, int]] = field(default_factory=list)  # (frame, line, name, binding): an array
+    # recorded before, put under another name (`nabla_b[-1] = delta`, `return z`): where a value takes a role
 
     def to_wire(self) -> tuple[dict, list[np.ndarray]]:
-        header = {"bindings": [[b.seq, b.frame, b.line, b.iteration, b.name, b.reads] for b in self.bindings],
-                  "frames": [[f.serial, f.file, f.cell, f.function, f.args, f.returned] for f in self.frames],
+        header = {"bindings": [[b.seq, b.frame, b.line, b.iteration, b.name, b.reads, b.replaced]
+                               for b in self.bindings],
+                  "frames": [[f.serial, f.file, f.cell, f.function, f.args, f.returned, f.parent, f.call_line,
+                              f.return_line] for f in self.frames],
                   "result": self.result, "lines": {k: {str(n): t for n, t in v.items()} for k, v in self.lines.items()},
-                  "note": self.note}
+                  "note": self.note, "stores": [list(t) for t in self.stores]}
         return header, self.arrays
 
     @classmethod
     def from_wire(cls, header: dict, arrays: list[np.ndarray]) -> Trace:
         """The trace the worker sent, every field checked (the worker is not trusted): ValueError if malformed."""
         try:
-            bindings = [Binding(int(s), int(f), int(line), int(i), str(name)[:120], [int(r) for r in reads][:256])
-                        for s, f, line, i, name, reads in header["bindings"]]
-            frames = [Frame(int(s), str(file)[:200], None if cell is None else int(cell), str(fn)[:120],
-                            [int(a) for a in args][:64], [int(r) for r in ret][:256])
-                      for s, file, cell, fn, args, ret in header["frames"]]
+            bindings = [Binding(int(s), int(f), int(line), int(i), str(name)[:120], [int(r) for r in reads][:256],
+                                _int_or_none(replaced))
+                        for s, f, line, i, name, reads, replaced in header["bindings"]]
+            frames = [Frame(int(s), str(file)[:200], _int_or_none(cell), str(fn)[:120], [int(a) for a in args][:64],
+                            [int(r) for r in ret][:256], _int_or_none(parent), _int_or_none(call), _int_or_none(back))
+                      for s, file, cell, fn, args, ret, parent, call, back in header["frames"]]
             result = {str(k)[:120]: int(v) for k, v in dict(header["result"]).items()}
             lines = {str(k)[:220]: {int(n): str(t)[:240] for n, t in dict(v).items()}
                      for k, v in dict(header["lines"]).items()}
             note = str(header.get("note", ""))[:300]
+            stores = [(int(f), int(line), str(name)[:120], int(seq)) for f, line, name, seq in header["stores"]]
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed trace: {type(error).__name__}") from None
         n = len(bindings)
         if (len(arrays) != n or any(b.seq != k or not 0 <= b.frame < len(frames) for k, b in enumerate(bindings))
-                or any(f.serial != k for k, f in enumerate(frames))
+                or any(f.serial != k or f.parent is not None and not 0 <= f.parent < k for k, f in enumerate(frames))
                 or any(not 0 <= r < n for b in bindings for r in b.reads)
+                or any(b.replaced is not None and not 0 <= b.replaced < n for b in bindings)
                 or any(not 0 <= r < n for f in frames for r in (*f.args, *f.returned))
-                or any(not 0 <= r < n for r in result.values())):
+                or any(not 0 <= r < n for r in result.values())
+                or any(not (0 <= f < len(frames) and 0 <= seq < n) for f, _, _, seq in stores)):
             raise ValueError("malformed trace: inconsistent references")
-        return cls(bindings, list(arrays), frames, result, lines, note)
+        return cls(bindings, list(arrays), frames, result, lines, note, stores)
 
 
 @dataclass
@@ -118,6 +130,7 @@ class _State:
     statement: tuple[int, int] | None = None  # (first, last) line of the statement under way
     start: int = -1  # the bytecode offset it began at
     reads: list[int] = field(default_factory=list)
+    parts: dict[str, list[int]] = field(default_factory=dict)  # what each part of a tuple statement reads
     calls: list[int] = field(default_factory=list)  # bindings returned by student calls during that statement
     passes: dict[int, int] = field(default_factory=dict)
     started: bool = False
@@ -169,7 +182,9 @@ class Tracer:
         if where is None:
             return None
         parent = self.stack[-1] if self.stack else None
-        record = Frame(len(self.trace.frames), where[0], where[1], frame.f_code.co_qualname)
+        record = Frame(len(self.trace.frames), where[0], where[1], frame.f_code.co_qualname,
+                       parent=parent.frame.serial if parent else None,
+                       call_line=parent.statement[0] if parent and parent.statement else None)
         self.trace.frames.append(record)
         state = _State(record, frame.f_code, parent)
         self.states[id(frame)] = state
@@ -191,22 +206,26 @@ class Tracer:
         return self.on_event
 
     def _line(self, state: _State, frame: Any) -> None:
-        first, last, reads = self._statement(frame.f_code.co_filename, frame.f_lineno)
+        first, last, reads, parts = self._statement(frame.f_code.co_filename, frame.f_lineno)
         if state.statement == (first, last) and frame.f_lasti > state.start:
             return  # further on in the same statement (a multi-line call); a loop's next pass jumps back
         self._settle(state, frame)
         state.statement, state.start = (first, last), frame.f_lasti
         state.passes[first] = state.passes.get(first, 0) + 1
         state.calls = []
-        state.reads = self._resolve(state, frame.f_locals, reads)
+        names = frame.f_locals
+        state.reads = self._resolve(state, names, reads)
+        state.parts = {key: self._resolve(state, names, part_reads) for target, part_reads in parts
+                       if (key := _target_key(target, names)) is not None}
 
     def _return(self, state: _State, frame: Any, value: Any) -> None:
         self._settle(state, frame)
         line = state.statement[0] if state.statement else frame.f_code.co_firstlineno
+        state.frame.return_line = line
         for key, array in _arrays("return", value, 0, self._wanted):
             seq = self._alias(array)
             if seq is None:
-                seq = self._bind(state, key, array, line, state.reads + state.calls)
+                seq = self._bind(state, key, array, line, self._reads_for(state, key))
             if seq is not None:
                 state.frame.returned.append(seq)
                 if state.parent is None:
@@ -239,20 +258,34 @@ class Tracer:
                     state.frame.args.append(seq)
             return
         line = state.statement[0] if state.statement else frame.f_code.co_firstlineno
-        for key, array in current.items():
+        changed = [(key, array) for key, array in current.items() if not _same(state.seen.get(key), array)]
+        # an array the line read and that changed in place while it ran (a helper's `a -= y`): read as it is after
+        in_place = [self._alias(array) for key, array in changed
+                    if state.keys.get(key) in state.reads and state.seen[key][0] == id(array)]
+        for key, array in changed:
             known = state.seen.get(key)
-            if known and known[0] == id(array) and known[1].shape == array.shape \
-                    and np.array_equal(known[1], array, equal_nan=True):
-                continue
             seq = self._alias(array)
             if seq is None:
-                seq = self._bind(state, key, array, line, state.reads + state.calls)
+                replaced = state.keys.get(key) if known and known[0] == id(array) else None
+                reads = self._reads_for(state, key) + [r for r in in_place if r is not None]
+                seq = self._bind(state, key, array, line, reads, replaced)
+            elif len(self.trace.stores) < MAX_BINDINGS:
+                self.trace.stores.append((state.frame.serial, line, key, seq))
             if seq is None:
                 return
             state.keys[key] = seq
             state.seen[key] = (id(array), self.trace.arrays[seq])
         for key in [k for k in state.keys if k not in current]:
             del state.keys[key], state.seen[key]
+
+    @staticmethod
+    def _reads_for(state: _State, key: str) -> list[int]:
+        """What produced `key` read: its own part of a tuple statement (`return (nabla_b, nabla_w)`,
+        `a, b = f(x), g(y)`) where the statement has parts, else all the statement read; and the calls it made."""
+        owners = [t for t in state.parts if key == t or key.startswith((t + "[", t + "."))]
+        if owners:  # the innermost part: return[0][1] before return[0]
+            return state.parts[max(owners, key=len)] + state.calls
+        return state.reads + state.calls
 
     def _argument(self, state: _State, key: str, array: np.ndarray) -> int | None:
         """An argument the caller made on the fly (`sigmoid_prime(a @ w + b)`): a binding of the caller's line."""
@@ -262,7 +295,8 @@ class Tracer:
         name = f"argument {key} of {state.frame.function.rsplit('.', 1)[-1]}"
         return self._bind(caller, name, array, caller.statement[0], caller.reads + caller.calls)
 
-    def _bind(self, state: _State, key: str, array: np.ndarray, line: int, reads: list[int]) -> int | None:
+    def _bind(self, state: _State, key: str, array: np.ndarray, line: int, reads: list[int],
+              replaced: int | None = None) -> int | None:
         if len(self.trace.bindings) >= MAX_BINDINGS or self.bytes + array.nbytes > MAX_BYTES:
             self._stop(f"recording stopped at {len(self.trace.bindings)} arrays ({self.bytes >> 20} MB)")
             return None
@@ -270,7 +304,7 @@ class Tracer:
         copy = np.array(array, dtype=np.float64, copy=True)
         passes = state.passes.get(line, 1) - 1
         self.trace.bindings.append(Binding(seq, state.frame.serial, line, max(passes, 0), key,
-                                           list(dict.fromkeys(reads))))
+                                           list(dict.fromkeys(reads)), replaced))
         self.trace.arrays.append(copy)
         self.bytes += copy.nbytes
         self.by_id.setdefault(id(array), []).append(seq)
@@ -301,10 +335,10 @@ class Tracer:
 
     # what a line reads
 
-    def _statement(self, filename: str, line: int) -> tuple[int, int, list]:
+    def _statement(self, filename: str, line: int) -> tuple[int, int, list, list]:
         if filename not in self._statements:
             self._statements[filename] = statements(linecache.getlines(filename))
-        return self._statements[filename].get(line, (line, line, []))
+        return self._statements[filename].get(line, (line, line, [], []))
 
     def _resolve(self, state: _State, names: dict[str, Any], reads: list) -> list[int]:
         out: list[int] = []
@@ -333,15 +367,27 @@ class Tracer:
         for state_frame in self.trace.frames:
             files.setdefault((state_frame.file, state_frame.cell), "")
         by_frame = {f.serial: f for f in self.trace.frames}
-        for binding in self.trace.bindings:
-            f = by_frame[binding.frame]
-            wanted.setdefault((f.file, f.cell), set()).update(range(binding.line - CONTEXT, binding.line + CONTEXT + 1))
+        places = [(by_frame[b.frame], b.line) for b in self.trace.bindings]
+        places += [(f, f.return_line) for f in self.trace.frames if f.return_line]
+        places += [(by_frame[f.parent], f.call_line) for f in self.trace.frames if f.parent is not None and f.call_line]
+        for f, line in places:
+            wanted.setdefault((f.file, f.cell), set()).update(range(line - CONTEXT, line + CONTEXT + 1))
         for filename, where in self._mine.items():
             if where is None or where not in wanted:
                 continue
             text = linecache.getlines(filename)
             self.trace.lines[file_key(*where)] = {n: text[n - 1].rstrip("\n")[:240] for n in sorted(wanted[where])
                                                   if 1 <= n <= len(text)}
+
+
+def _same(known: tuple[int, np.ndarray] | None, array: np.ndarray) -> bool:
+    """Is `array` the object recorded, with the values recorded?"""
+    return (known is not None and known[0] == id(array) and known[1].shape == array.shape
+            and np.array_equal(known[1], array, equal_nan=True))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def file_key(file: str, cell: int | None) -> str:
@@ -394,8 +440,10 @@ _HEADERS = {ast.For: lambda n: [n.iter], ast.AsyncFor: lambda n: [n.iter], ast.W
             ast.AsyncWith: lambda n: [i.context_expr for i in n.items]}
 
 
-def statements(lines: list[str]) -> dict[int, tuple[int, int, list]]:
-    """line -> (the statement's first line, its last line, what it reads: [(base, index expression or None)]).
+def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list]]:
+    """line -> (the statement's first line, its last line, what it reads: [(base, index expression or None)], and
+    for a statement of several parts what each reads: [(target, reads)], a target being "return[i]", "return[i][j]"
+    or an assignment's target expression).
     IPython lines (`!pip ...`, `%time`) are blanked so a notebook cell parses; a file that still does not parse
     gives no statements (a line then reads nothing known, and blame says less)."""
     text = "".join(line if not line.lstrip().startswith(("!", "%")) else "\n" for line in lines)
@@ -403,19 +451,19 @@ def statements(lines: list[str]) -> dict[int, tuple[int, int, list]]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return {}
-    out: dict[int, tuple[int, int, list]] = {}
+    out: dict[int, tuple[int, int, list, list]] = {}
     _walk(tree.body, out)
     return out
 
 
-def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list]]) -> None:
+def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list]]) -> None:
     for node in body:
         header = _HEADERS.get(type(node))
         if header is not None:
             end = node.body[0].lineno - 1 if node.body else node.end_lineno
             reads = [r for expr in header(node) for r in _reads(expr)]
             for n in range(node.lineno, max(end, node.lineno) + 1):
-                out[n] = (node.lineno, max(end, node.lineno), reads)
+                out[n] = (node.lineno, max(end, node.lineno), reads, [])
             for part in ("body", "orelse"):
                 _walk(getattr(node, part, []), out)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -424,9 +472,9 @@ def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list]]) -> None:
             for part in (node.body, node.orelse, node.finalbody, *[h.body for h in node.handlers]):
                 _walk(part, out)
         else:
-            reads = _statement_reads(node)
+            reads, parts = _statement_reads(node), _parts(node)
             for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
-                out[n] = (node.lineno, node.end_lineno or node.lineno, reads)
+                out[n] = (node.lineno, node.end_lineno or node.lineno, reads, parts)
 
 
 def _statement_reads(node: ast.stmt) -> list:
@@ -437,6 +485,39 @@ def _statement_reads(node: ast.stmt) -> list:
     if isinstance(node, ast.AnnAssign):
         return _target_reads(node.target) + (_reads(node.value) if node.value else [])
     return [r for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr) for r in _reads(child)]
+
+
+def _parts(node: ast.stmt) -> list:
+    """[(target, reads)] for `return (A, B)` (depth 2: `return [..], [..]`) and `a, b = A, B`."""
+    if isinstance(node, ast.Return) and isinstance(node.value, (ast.Tuple, ast.List)):
+        out = []
+        for i, element in enumerate(node.value.elts):
+            out.append((f"return[{i}]", _reads(element)))
+            if isinstance(element, (ast.Tuple, ast.List)):
+                out += [(f"return[{i}][{j}]", _reads(inner)) for j, inner in enumerate(element.elts)]
+        return out
+    if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple)
+            and isinstance(node.value, ast.Tuple) and len(node.targets[0].elts) == len(node.value.elts)):
+        return [(target, _reads(value)) for target, value in zip(node.targets[0].elts, node.value.elts)]
+    return []
+
+
+def _target_key(target: Any, names: dict[str, Any]) -> str | None:
+    """The name a part's target binds: "return[i]" as it is, `x` -> "x", `nabla_w[-l]` -> "nabla_w[1]",
+    `self.zs` -> "self.zs"; None where the index cannot be evaluated."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, ast.Name):
+        return target.id
+    base = _base(target) if isinstance(target, ast.Attribute) else None
+    if base is not None:
+        return base
+    if isinstance(target, ast.Subscript):
+        base, k = _base(target.value), _evaluate(target.slice, names)
+        container = _lookup(base, names) if base else None
+        if base and k is not None and isinstance(container, (list, tuple)) and -len(container) <= k < len(container):
+            return f"{base}[{k % len(container)}]"
+    return None
 
 
 def _target_reads(target: ast.expr) -> list:
