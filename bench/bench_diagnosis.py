@@ -7,29 +7,38 @@ detection (a scored check fails), localisation (the first failure is where expec
 contains every word and has the expected kind), false alarms (look-alikes that fail). Builders are shared with
 tests/test_diagnose.py (tests/candidates.py).
 
-Run: PYTHONPATH=. python bench/bench_diagnosis.py [--quick] [--verbose]
+The line score: every class of tests/students/defects (single-defect student classes in the lab's layout, Nielsen's
+and a notebook, and correct classes) is checked with its failing call traced, and the line named is scored against
+the class's `# <- defect` line (or, for an omission, its `# <- consumer` line); correct classes must name none. The
+tracing overhead is timed on the same calls.
+
+Run: PYTHONPATH=. python bench/bench_diagnosis.py [--quick] [--verbose] [--lines-only] [--sandbox]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crosscheck.checks import Plan, run_checks  # noqa: E402
+from crosscheck.checks import FailingCall, Plan, run_checks  # noqa: E402
 from crosscheck.data import Dataset, load  # noqa: E402
 from crosscheck.diagnose import diagnose  # noqa: E402
 from crosscheck.results import CheckResult  # noqa: E402
 from crosscheck.sides import NumpySide  # noqa: E402
 from crosscheck.spec import MODELS, Spec  # noqa: E402
+from crosscheck.student import pointer  # noqa: E402
 from crosscheck.student.runner import check_student  # noqa: E402
 from tests import candidates as c  # noqa: E402
+from tests.students.defects import manifest as corpus  # noqa: E402
 
 STUDENTS = ROOT / "tests" / "students"
 L2_NO_MOMENTUM = MODELS["l2-momentum"].replace(hparams=dict(weight_decay=1e-3))
@@ -203,14 +212,125 @@ def percent(n: int, total: int) -> str:
     return f"{n}/{total} = {100 * n / total:.0f}%" if total else "n/a"
 
 
+@dataclass
+class LineScore:
+    """One corpus class traced: the line named (file, cell, line) or None, and the timings of its failing call."""
+
+    entry: corpus.Entry
+    named: tuple[str, int | None, int] | None
+    first: CheckResult | None
+    plain: float = 0.0  # seconds: the failing call, untraced (in process)
+    traced: float = 0.0  # the same call under the tracer (in a worker when sandboxed: the request included)
+    pointing: float = 0.0  # the whole step: a fresh candidate (a worker when sandboxed), trace, torch's side, blame
+
+
+def line_scores(data: Dataset, plan: Plan, sandbox: bool) -> list[LineScore]:
+    """Every class of tests/students/defects, checked with its line traced (timed, see LineScore)."""
+    scores = []
+    for entry in corpus.ENTRIES:
+        timing = LineScore(entry, None, None)
+        with _timed(timing, sandbox):
+            run = check_student(entry.ref, entry.task, data=data, epochs=1, steps=plan.steps, isolate=sandbox,
+                                **entry.options)
+        (results,) = run.report.results.values()
+        timing.first = next((r for r in results if r.scored and not r.passed), None)
+        s = timing.first.source if timing.first else None
+        timing.named = (s.file, s.cell, s.line) if s else None
+        scores.append(timing)
+    return scores
+
+
+@contextmanager
+def _timed(score: LineScore, sandbox: bool) -> Iterator[None]:
+    """Time crosscheck.student.pointer's step, and (in process) the failing call with and without the tracer."""
+    original = pointer.trace_and_locate
+
+    def timed(spec: Spec, cand: object, call: FailingCall, failed: CheckResult):
+        if not sandbox:
+            _, x, y = pointer.traced_inputs(cand, call)
+            side = cand.backend
+            args = side._traced_args(call.method, x, y)
+            side.set_params(call.params)
+            start = time.perf_counter()
+            try:
+                getattr(side.obj, call.method)(*args)
+            except Exception:  # noqa: BLE001 - a failing call may raise; its time still counts
+                pass
+            score.plain = time.perf_counter() - start
+        trace = cand.trace
+
+        def timed_trace(*args: object):
+            begin = time.perf_counter()
+            try:
+                return trace(*args)
+            finally:
+                score.traced = time.perf_counter() - begin
+
+        cand.trace = timed_trace
+        start = time.perf_counter()
+        try:
+            return original(spec, cand, call, failed)
+        finally:
+            score.pointing = time.perf_counter() - start
+
+    pointer.trace_and_locate = timed
+    try:
+        yield
+    finally:
+        pointer.trace_and_locate = original
+
+
+def report_lines(scores: list[LineScore], verbose: bool) -> None:
+    """The line score (by check and layout), false lines on correct classes, and the tracing overhead."""
+    hits: dict[str, list[bool]] = {}
+    false_lines = 0
+    for s in scores:
+        if not s.entry.defective:
+            false_lines += s.named is not None
+            continue
+        ok = s.named in corpus.accepted_lines(s.entry)
+        for key in (s.entry.check, s.entry.layout + (" (notebook)" if s.entry.file.endswith(".ipynb") else ""),
+                    "all"):
+            hits.setdefault(key, []).append(ok)
+        if verbose or not ok:
+            note = s.first.source_note if s.first else "every check passed"
+            print(f"{'ok ' if ok else 'MISS'} {s.entry.name}: named {s.named or note}, marked "
+                  f"{corpus.accepted_lines(s.entry)}")
+    print("line named (the defective line, or for an omission its first consumer):")
+    for key, values in hits.items():
+        print(f"  {key:<22} {percent(sum(values), len(values))}")
+    n_correct = sum(not s.entry.defective for s in scores)
+    print(f"  lines named for correct classes: {false_lines} of {n_correct}")
+    timed = [s for s in scores if s.entry.defective and s.pointing]
+    if any(s.plain for s in timed):
+        ratios = sorted(s.traced / s.plain for s in timed if s.plain)
+        print(f"  tracing one failing call: median {1e3 * statistics.median(s.traced for s in timed):.0f} ms, "
+              f"{statistics.median(ratios):.0f}x the untraced call ({ratios[0]:.0f}x-{ratios[-1]:.0f}x)")
+    elif timed:
+        print(f"  tracing one failing call in a worker (the request, the trace, its arrays back): median "
+              f"{1e3 * statistics.median(s.traced for s in timed):.0f} ms")
+    if timed:
+        print(f"  naming the line after a failure (trace, torch's intermediates, blame): median "
+              f"{1e3 * statistics.median(s.pointing for s in timed):.0f} ms, max "
+              f"{1e3 * max(s.pointing for s in timed):.0f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 lockstep steps, 200 test samples (a few minutes)")
     parser.add_argument("--verbose", action="store_true", help="print every case's first failure and hint")
     parser.add_argument("--data", default="embedded", help="'embedded' (default), 'auto' or a path")
+    parser.add_argument("--lines-only", action="store_true", help="only the line score (tests/students/defects)")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="line score: each class in sandboxed workers (the tracer in a fresh worker)")
     args = parser.parse_args(argv)
     plan = Plan(steps=5, eval_samples=200) if args.quick else Plan(steps=20)
     data = load(args.data)
+    start = time.perf_counter()
+    report_lines(line_scores(data, plan, args.sandbox), args.verbose)
+    print(f"({len(corpus.ENTRIES)} corpus classes, {time.perf_counter() - start:.0f} s)")
+    if args.lines_only:
+        return 0
     start = time.perf_counter()
     defects = [(case, score(case, results_of(case, data, plan))) for case in DEFECTS]
     alikes = [(case, score(case, results_of(case, data, plan))) for case in LOOK_ALIKES]

@@ -489,7 +489,8 @@ def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate
         g = trace.bindings[good]
         g_frame = trace.frames[g.frame]
         g_code = trace.lines.get(file_key(g_frame.file, g_frame.cell), {}).get(g.line, "").strip()
-        last_good = f"line {g.line} `{g_code}`: `{g.name}` is {blame.match(good).ref.meaning}"
+        g_name = "its value" if g.name.startswith("return") else f"`{g.name}`"
+        last_good = f"line {g.line} `{g_code}`: {g_name} is {blame.match(good).ref.meaning}"
     passes = {b.iteration for b in trace.bindings if b.frame == binding.frame and b.line == binding.line}
     name = culprit.name or (binding.name if not binding.name.startswith("return") else "the value returned")
     iteration = binding.iteration if culprit.line is None and (len(passes) > 1 or binding.iteration) else None

@@ -171,7 +171,7 @@ def source_lines(r: CheckResult) -> list[str]:
     loop = f" ({_ordinal(s.iteration + 1)} pass of its loop)" if s.iteration is not None else ""
     code = f": `{_shown(s.code.strip(), 'code')}`" if s.code.strip() else ""
     found = f"; it is {_shown(s.found, 'found')}" if s.found else ""
-    why = f" {_shown(s.why, 'why')}" if s.why else ""
+    why = f" {_shown(s.why[:1].upper() + s.why[1:], 'why')}" if s.why else ""
     return ([f"  in your code: {place(s)}{function}{loop}{code}"]
             + _context(s)
             + [f"  `{_shown(s.name, 'name')}` should be {_shown(s.expected, 'expected')}{found}.{why}"]

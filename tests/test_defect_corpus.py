@@ -1,6 +1,7 @@
 """The defect corpus (tests/students/defects): every entry fails first where its manifest says, on a value mismatch
-(not a crash), every correct class passes, the `# <- defect` markers are where marked_line finds them, and each
-defect is a single one: the marked line replaced by its fix (manifest.FIXES) makes the class pass."""
+(not a crash), and the tracer names its marked line (KNOWN_MISSES aside); every correct class passes; the
+`# <- defect` markers are where marked_line finds them, and each defect is a single one: the marked line replaced by
+its fix (manifest.FIXES) makes the class pass."""
 
 import json
 import warnings
@@ -8,24 +9,35 @@ import warnings
 import pytest
 
 from crosscheck.student.runner import check_student
-from tests.students.defects.manifest import ENTRIES, FIXES, MARKER, Entry, marked_line, markers
+from tests.students.defects.manifest import ENTRIES, FIXES, MARKER, Entry, accepted_lines, marked_line, markers
 
 IDS = [entry.name for entry in ENTRIES]
 
 
-def _first_failure(data, entry: Entry, ref: str | None = None):
+# Where the tool names another line than the marked one, and why (bench/bench_diagnosis.py prints the score): the
+# defect stores a right array under a name that says otherwise, or stops a loop early; the tool names the line that
+# first uses the stored array, or the line that made the zeros returned. Strict: a class that starts to pass here
+# must leave this list.
+KNOWN_MISSES = {
+    "lab_layout.py:LabBeforeActAfterSigmoid": "before_act.append(x) after the sigmoid: it names sigmoid_prime(bef_act)",
+    "nielsen_layout.py:NielsenZsAfterSigmoid": "zs.append(z) after the sigmoid: it names sigmoid_prime(zs[-1])",
+    "lab_layout.py:DeepLoopStopsEarly": "the loop's range stops early: it names the zeros' line, 'nothing writes ∂L/∂b₀'",
+}
+
+
+def _first_failure(data, entry: Entry, ref: str | None = None, diagnose: bool = False):
     with warnings.catch_warnings():  # saturated sigmoids and the unstable softmaxes overflow: that is expected
         warnings.simplefilter("ignore", RuntimeWarning)
         # diagnose=False: which check fails first does not depend on the hints (checks.add_hint only adds one)
         run = check_student(ref or entry.ref, entry.task, **entry.options, data=data, epochs=1, steps=3,
-                            isolate=False, diagnose=False)
+                            isolate=False, diagnose=diagnose)
     (results,) = run.report.results.values()
     return run, next((r for r in results if r.scored and not r.passed), None)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
-def test_entry_fails_first_where_the_manifest_says(data, entry):
-    run, first = _first_failure(data, entry)
+def test_entry_fails_first_where_the_manifest_says_and_names_its_line(data, entry):
+    run, first = _first_failure(data, entry, diagnose=True)
     if not entry.defective:
         assert run.passed and first is None, f"{entry.name} should pass: {first}"
         return
@@ -34,6 +46,14 @@ def test_entry_fails_first_where_the_manifest_says(data, entry):
         f"{entry.name}: first failure {first.name} ({first.candidate_error or first.message}), expected a value "
         f"mismatch in {entry.check}")
     assert not run.passed
+    s = first.source
+    assert s is not None, f"{entry.name}: no line named ({first.source_note})"
+    named, accepted = (s.file, s.cell, s.line), accepted_lines(entry)
+    if entry.name in KNOWN_MISSES:
+        assert named not in accepted, f"{entry.name} now names its line: take it out of KNOWN_MISSES"
+    else:
+        assert named in accepted, f"{entry.name}: named {named} `{s.code}` ({s.why}), marked {accepted}"
+    assert s.code and s.expected and s.context and any(c.number == s.line for c in s.context)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)

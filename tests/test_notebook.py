@@ -78,12 +78,23 @@ def test_a_bug_fails_with_its_hint(summed):
     assert "task 1: FAIL" in html and SUMMED_HINT in html and "first divergence" in html
 
 
+def test_a_bug_names_its_line_in_the_users_own_code(summed):
+    """The class is the user's own, defined in a function: traced in process, its line shown and highlighted."""
+    _, first = summed.first_failure()
+    s = first.source
+    assert (s.file, s.function) == ("test_notebook.py", "make_network.<locals>.Net.backprop")
+    assert s.code == "delta = self.softmax(acts[-1] @ self.weights[-1] + self.biases[-1]) - y"
+    assert (s.found, s.expected) == ("100 × δ₁", "δ₁ = ∂L/∂z₁") and "1/100 is missing" in s.why
+    html = summed._repr_html_()
+    assert "in your code: test_notebook.py:" in html and 'style="background:' in html
+
+
 def test_json_is_compare_pys_and_carries_no_arrays(summed):
     report = json.loads(summed.to_json())
     assert report["passed"] is False and report["task"] == "1" and report["subject"].endswith("(in process)")
     gradients = next(c for c in report["checks"] if c["name"] == "gradients")
     assert set(gradients) == {"name", "passed", "max_abs_err", "max_rel_err", "step", "layer", "param", "index",
-                              "ratio", "message", "model", "got", "want", "hint", "kind"}
+                              "ratio", "message", "model", "got", "want", "hint", "kind", "source"}
     assert SUMMED_HINT in gradients["hint"]
 
 

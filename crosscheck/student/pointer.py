@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from crosscheck import layout
 from crosscheck.blame import locate
 from crosscheck.checks import FailingCall, Run
@@ -47,14 +49,21 @@ def point(results: list[CheckResult], run: Run) -> None:
             close()
 
 
-def trace_and_locate(spec: Spec, cand: Any, call: FailingCall, failed: CheckResult) -> tuple[Any, str]:
+def traced_inputs(cand: Any, call: FailingCall) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(the class's layout, the x and y its method is given again): the failing call's, one sample of it for a
+    class in Nielsen's layout (per-sample code)."""
     style = (getattr(cand, "layout", "") or "lab").split(" ")[0]
     if call.method == "feedforward":
         x, y = call.x, None
     else:
         x, y = batch_inputs(call.batch), call.batch.y
-    if style == "nielsen":  # per-sample code: one sample
+    if style == "nielsen":
         x, y = x[:1], None if y is None else y[:1]
+    return style, x, y
+
+
+def trace_and_locate(spec: Spec, cand: Any, call: FailingCall, failed: CheckResult) -> tuple[Any, str]:
+    style, x, y = traced_inputs(cand, call)
     refs = intermediates(spec, call.params, x, y, style)
     trace = cand.trace(call.method, call.params, x, y, {r.array.shape for r in refs})
     wrong, right = _outputs(failed, refs, call.method, len(spec.layers) - 1)
