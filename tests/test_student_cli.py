@@ -85,6 +85,10 @@ def test_a_bug_exits_1_and_the_json_localises_it(cli):
     assert (first["name"], first["step"], first["layer"], first["param"]) == ("gradients", 0, 1, "bias")
     assert first["ratio"] == pytest.approx(100.0)
     assert "batch size" in first["hint"]
+    source = first["source"]  # traced in a fresh sandboxed worker: the line where the factor 100 appears
+    assert (source["file"], source["function"], source["code"]) == ("buggy.py", "BatchSumSoftmax.output_delta",
+                                                                    "return a_last - y")
+    assert source["found"] == "100 × δ₁" and f"in your code: buggy.py:{source['line']}" in out
 
 
 def test_hparams_and_gradescope_results(cli):

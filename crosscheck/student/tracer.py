@@ -193,17 +193,16 @@ class Tracer:
 
     def on_event(self, frame: Any, event: str, arg: Any) -> Callable | None:
         state = self.states.get(id(frame))
-        if state is None or self.full:
+        if state is None:
             return None
         self.line_events += 1
         if self.line_events > MAX_LINE_EVENTS:
             self._stop(f"stopped after {MAX_LINE_EVENTS} traced lines")
-            return None
-        if event == "line":
+        if event == "line" and not self.full:
             self._line(state, frame)
         elif event == "return":
             self._return(state, frame, arg)
-        return self.on_event
+        return self.on_event  # when full, still to the return: what the call returns is known arrays, by identity
 
     def _line(self, state: _State, frame: Any) -> None:
         first, last, reads, parts = self._statement(frame.f_code.co_filename, frame.f_lineno)
@@ -219,7 +218,8 @@ class Tracer:
                        if (key := _target_key(target, names)) is not None}
 
     def _return(self, state: _State, frame: Any, value: Any) -> None:
-        self._settle(state, frame)
+        if not self.full:
+            self._settle(state, frame)
         line = state.statement[0] if state.statement else frame.f_code.co_firstlineno
         state.frame.return_line = line
         for key, array in _arrays("return", value, 0, self._wanted):
