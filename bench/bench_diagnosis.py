@@ -297,8 +297,8 @@ def report_lines(scores: list[LineScore], verbose: bool) -> None:
             print(f"{'ok ' if ok else 'MISS'} {s.entry.name}: named {s.named or note}, marked "
                   f"{corpus.accepted_lines(s.entry)}")
     print("line named (the defective line, or for an omission its first consumer):")
-    for key, values in hits.items():
-        print(f"  {key:<22} {percent(sum(values), len(values))}")
+    for key in sorted(hits, key=lambda k: (k != "all", k not in ("forward", "gradients", "updates"), k)):
+        print(f"  {key:<22} {percent(sum(hits[key]), len(hits[key]))}")
     n_correct = sum(not s.entry.defective for s in scores)
     print(f"  lines named for correct classes: {false_lines} of {n_correct}")
     timed = [s for s in scores if s.entry.defective and s.pointing]

@@ -24,10 +24,12 @@ import numpy as np
 
 from crosscheck.intermediates import SUB, Function, Intermediate, ingredients
 from crosscheck.results import Source, SourceLine
-from crosscheck.student.tracer import Frame, Trace, file_key
+from crosscheck.student.tracer import Binding, Frame, Trace, file_key
 
 MATCH_RTOL = 1e-8  # float64 round-off between two orders of summation is ~1e-15 of the scale (see README)
-COMPUTED = {"z", "a", "fprime", "dL/da", "delta", "dW", "db"}  # what a line computes (not x, y, W, b)
+INNER = {"<listcomp>": "a list comprehension", "<genexpr>": "a generator expression", "<lambda>": "a lambda",
+         "<dictcomp>": "a dict comprehension", "<setcomp>": "a set comprehension"}
+INPUTS = {"x", "y", "W", "b"}  # what a call is given; every other intermediate is computed by some line
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,11 @@ class Blame:
     """The analysis of one trace against torch's intermediates of the same call."""
 
     def __init__(self, trace: Trace, refs: list[Intermediate], functions: list[Function], head: str,
-                 n_layers: int):
+                 n_layers: int, batch: int, lr: float = 0.0):
         self.trace, self.refs, self.functions, self.head, self.n_layers = trace, refs, functions, head, n_layers
         self.by_kind = {(r.kind, r.layer): r for r in refs}
-        x = self.by_kind[("x", None)].array
-        self.batch = x.shape[0] if x.shape[-1] != 1 else 1  # Nielsen's column: one sample
+        self.batch = batch  # the call's samples: a factor of it is a sum where a mean belongs
+        self.lr = lr  # an update's learning rate: the velocity form keeps −lr × torch's momentum buffer
         self.head_function = "softmax" if head == "ce" else "sigmoid"
         self._matches: dict[int, Match | None] = {}
         self.returned_by: dict[int, list[Frame]] = {}  # the calls that returned each binding, outermost first
@@ -141,8 +143,15 @@ class Blame:
         self.helper_notes: dict[int, str] = {}
 
     def match(self, seq: int) -> Match | None:
+        """The array's match. In an update, a gradient, a momentum buffer, a step or a parameter only as itself or
+        ± lr times itself (the velocity form keeps v = −lr·b): another factor of them is a wrong value, not a
+        convention; Adam's moments and Adagrad's sums may take any (their bias corrections)."""
         if seq not in self._matches:
-            self._matches[seq] = match(self.trace.arrays[seq], self.refs)
+            m = match(self.trace.arrays[seq], self.refs)
+            if m is not None and self.lr and _plain(m.ref.kind) and not any(
+                    abs(m.factor - f) <= 1e-9 * abs(f) for f in (1.0, -1.0, self.lr, -self.lr)):
+                m = None
+            self._matches[seq] = m
         return self._matches[seq]
 
     def neutral(self, seq: int) -> bool:
@@ -169,7 +178,7 @@ class Blame:
             if seq is None:
                 continue
             m = self.match(seq)
-            if m is not None and m.exact and m.ref is not expected and m.ref.kind in COMPUTED:
+            if m is not None and m.exact and m.ref is not expected and m.ref.kind not in INPUTS:
                 found.append(self._misplaced(seq, expected, path))
             elif m is None:
                 found.append(self._enter(seq, expected, trusted, set(), consumer=0))
@@ -205,7 +214,7 @@ class Blame:
             if m is None:
                 consumer = self.trace.bindings[seq].frame
                 return self._enter(read, self._expected_for(read, expected, consumer), trusted, visited, consumer)
-            if form is not None and m.form == form and m.ref.kind in COMPUTED:
+            if form is not None and m.form == form and m.ref.kind not in INPUTS:
                 return self._walk(read, m.ref, form, trusted, visited)
         return self._clobbered(seq, expected) or self._given_wrong(seq, expected) or Culprit(seq, expected)
 
@@ -270,7 +279,7 @@ class Blame:
                                       + (f" where {instead} belongs" if instead else ""))
         if frame.parent is None or frame.call_line is None:
             return Culprit(seq, expected)
-        return Culprit(seq, expected, frame.parent, frame.call_line, f"the call to {helper}")
+        return Culprit(seq, expected, frame.parent, frame.call_line, f"{helper}(…)")
 
     def helper_of(self, seq: int, consumer: int | None) -> Frame | None:
         """The call that handed `seq` to frame `consumer` (its return value), if a student helper did."""
@@ -307,7 +316,7 @@ class Blame:
             if other.function == frame.function and other.serial != frame.serial:
                 for seq in other.returned:
                     m = self.match(seq)
-                    if m is not None and m.exact and m.ref.kind in COMPUTED:
+                    if m is not None and m.exact and m.ref.kind not in INPUTS:
                         return True
         return False
 
@@ -333,13 +342,13 @@ class Blame:
         read_kinds = {(m.ref.kind, m.ref.layer) for m in map(self.match, binding.reads) if m is not None}
         for read in binding.reads:
             m = self.match(read)
-            if m is not None and m.exact and m.ref.kind in COMPUTED and (m.ref.kind, m.ref.layer) not in recipe:
+            if m is not None and m.exact and m.ref.kind not in INPUTS and (m.ref.kind, m.ref.layer) not in recipe:
                 shape = self.trace.arrays[read].shape
-                instead = [self.by_kind[k].label for k in recipe if k in self.by_kind and k[0] in COMPUTED
+                instead = [self.by_kind[k].label for k in recipe if k in self.by_kind and k[0] not in INPUTS
                            and k not in read_kinds and self.by_kind[k].array.shape == shape]
                 self.helper_notes[seq] = f"`{_short(frame)}` is given {m.ref.label}" + (
                     f" where {instead[0]} belongs" if instead else f", which {expected.label} is not made of")
-                return Culprit(seq, expected, frame.parent, frame.call_line, f"the call to {_short(frame)}")
+                return Culprit(seq, expected, frame.parent, frame.call_line, f"{_short(frame)}(…)")
         return None
 
     def _expected_for(self, seq: int, parent: Intermediate | None, consumer: int | None = None
@@ -353,7 +362,7 @@ class Blame:
         second = [k for kind, layer in direct if layer is not None
                   for k in ingredients(kind, layer, self.n_layers, self.head)]
         named = _named_kind(self.helper_of(seq, consumer))
-        fitting = [[o for o in map(self.by_kind.get, keys) if o is not None and o.kind in COMPUTED
+        fitting = [[o for o in map(self.by_kind.get, keys) if o is not None and o.kind not in INPUTS
                     and (o.array.shape == array.shape or o.array.T.shape == array.shape)] for keys in (direct, second)]
         by_name = [o for o in fitting[0] + fitting[1] if o.kind == named]
         if by_name:  # a helper named for what it returns (`sigmoid_prime`): that, at either level
@@ -383,6 +392,8 @@ class Blame:
         reads = [self.match(r) for r in self.trace.bindings[seq].reads if not self.neutral(r)]
         reads = [r for r in reads if r is not None]
         near = next((r for r in reads if expected is not None and r.ref is expected), None)
+        if near is not None and near.exact:
+            return found, f"{expected.label} is what it reads already: this line should leave it as it is"
         if near is not None:
             return found, f"it reads {near.describe()}, which this line should turn into {expected.label}"
         words = self._recipe_words(expected, {(r.ref.kind, r.ref.layer) for r in reads})
@@ -392,14 +403,16 @@ class Blame:
         return found, words
 
     def _recipe_words(self, expected: Intermediate | None, have: set) -> str:
-        """What of `expected`'s ingredients the line did not read, and what it read instead."""
-        if expected is None or expected.layer is None:
+        """What of `expected`'s ingredients the line did not read, and what it read instead (an optimizer's
+        ingredients are alternatives, not all needed: nothing is said of them)."""
+        if expected is None or expected.layer is None or _updating(expected.kind):
             return ""
         want = ingredients(expected.kind, expected.layer, self.n_layers, self.head)
         for kind, layer in want:
             if (kind, layer) in have:
                 continue
-            parts = ingredients(kind, layer, self.n_layers, self.head) if layer is not None else []
+            parts = [k for k in (ingredients(kind, layer, self.n_layers, self.head) if layer is not None else [])
+                     if k in self.by_kind]
             used = [p for p in parts if p in have]
             missing = [p for p in parts if p not in have]
             ingredient = self.by_kind.get((kind, layer))
@@ -421,9 +434,28 @@ class Blame:
         """The last array before `before` that is exactly one of torch's computed intermediates."""
         for seq in range(before - 1, -1, -1):
             m = self.match(seq)
-            if m is not None and m.exact and m.ref.kind in COMPUTED:
+            if m is not None and m.exact and m.ref.kind not in INPUTS:
                 return seq
         return None
+
+
+def _shown_name(trace: Trace, binding: Binding) -> str:
+    """The array's name in the student's code: a value a helper or comprehension returned is named by what it was
+    stored as (`nabla_b[0]`), where that is known."""
+    if not binding.name.startswith("return"):
+        return binding.name
+    stored = [name for f, _, name, seq in trace.stores if seq == binding.seq and f != binding.frame]
+    return stored[0] if stored else "the value returned"
+
+
+def _updating(kind: str) -> bool:
+    """An optimizer's intermediate: its state (W:exp_avg), its step (ΔW) or the parameter after it (W+)."""
+    return ":" in kind or kind.startswith("Δ") or kind.endswith("+")
+
+
+def _plain(kind: str) -> bool:
+    """In an update, an intermediate no factor but ± lr may scale (see Blame.match)."""
+    return kind in ("dW", "db") or kind.endswith(("momentum_buffer", "momentum_buffer-", "+")) or kind.startswith("Δ")
 
 
 def _short(frame: Frame) -> str:
@@ -470,14 +502,18 @@ def _factor_words(m: Match, expected: Intermediate, batch: int) -> str:
 
 
 def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate], right: list[str],
-           functions: list[Function], head: str, n_layers: int) -> tuple[Source | None, str]:
+           functions: list[Function], head: str, n_layers: int, batch: int, lr: float = 0.0
+           ) -> tuple[Source | None, str]:
     """(the culprit line as a Source, or None with the reason)."""
     if not trace.bindings:
         return None, trace.note or "the traced call recorded no arrays"
-    blame = Blame(trace, refs, functions, head, n_layers)
+    blame = Blame(trace, refs, functions, head, n_layers, batch, lr)
     culprit = blame.culprit(wrong, right)
     if culprit is None:
         return None, "the traced call's result was not recorded" + (f" ({trace.note})" if trace.note else "")
+    if culprit.seq in trace.frames[0].args and culprit.line is None:  # what the call was given, unchanged
+        return None, ("the trace stopped before the call's result was recorded" + (f" ({trace.note})" if trace.note
+                                                                                  else ""))
     found, why = blame.explain(culprit)
     binding = trace.bindings[culprit.seq]
     frame = trace.frames[binding.frame if culprit.frame is None else culprit.frame]
@@ -490,11 +526,15 @@ def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate
         g_frame = trace.frames[g.frame]
         g_code = trace.lines.get(file_key(g_frame.file, g_frame.cell), {}).get(g.line, "").strip()
         g_name = "its value" if g.name.startswith("return") else f"`{g.name}`"
-        last_good = f"line {g.line} `{g_code}`: {g_name} is {blame.match(good).ref.meaning}"
+        same_place = (g_frame.file, g_frame.cell) == (frame.file, frame.cell)
+        g_place = f"line {g.line}" if same_place else Source(g_frame.file, "", g.line, "", "", "", cell=g_frame.cell).place
+        last_good = f"{g_place} `{g_code}`: {g_name} is {blame.match(good).ref.meaning}"
     passes = {b.iteration for b in trace.bindings if b.frame == binding.frame and b.line == binding.line}
-    name = culprit.name or (binding.name if not binding.name.startswith("return") else "the value returned")
+    name = culprit.name or _shown_name(trace, binding)
     iteration = binding.iteration if culprit.line is None and (len(passes) > 1 or binding.iteration) else None
-    source = Source(file=frame.file, function=frame.function, line=line,
+    owner, _, inner = frame.function.rpartition(".<locals>.")
+    function = f"{owner} (in {INNER[inner]})" if owner and inner in INNER else frame.function
+    source = Source(file=frame.file, function=function, line=line,
                     code=lines.get(line, "").strip(), name=name,
                     expected=culprit.expected.meaning if culprit.expected else "one of torch's intermediates",
                     found=found, why=why, cell=frame.cell,

@@ -53,10 +53,13 @@ class FailingCall:
     """The candidate's call whose result failed a check, with what it was given: run again under a line tracer
     to name the line where it goes wrong (crosscheck.student.pointer)."""
 
-    method: str  # "feedforward" or "backprop"
+    method: str  # "feedforward", "backprop" or "update_mini_batch"
     params: list[np.ndarray]
     x: np.ndarray | None = None  # feedforward's rows
-    batch: Batch | None = None  # backprop's batch
+    batch: Batch | None = None  # backprop's or update_mini_batch's batch (its lr, where it is not the spec's)
+    grads: list[np.ndarray] | None = None  # update_mini_batch: the gradients torch.optim (the judge) was fed
+    history: list[tuple[list[np.ndarray], Batch, list[np.ndarray]]] = field(default_factory=list)  # the steps
+    # before it from a fresh start, each (parameters, batch, gradients): the optimizer's state comes from them
 
 
 @dataclass
@@ -565,6 +568,8 @@ def lockstep(run: Run) -> CheckResult:
             judge.step_with(grads_c, batch.lr)
             evidence.params_judge.append(judge.params())
             result = compare_steps(params_c, evidence.params_judge[-1], start, TOL["updates"], step)
+            if not result.passed:
+                evidence.failed(_update_call(evidence, step))
         if not result.passed:
             return _not_again_at_step_0(run, result)
         worst["updates"] = max(worst["updates"], result.max_abs_err)
@@ -610,10 +615,18 @@ def release(side: Side) -> None:
         close()
 
 
+def _update_call(ev: Evidence, step: int) -> FailingCall:
+    """Step `step` of the evidence's steps, with the steps before it, as a failing update_mini_batch call."""
+    history = [(ev.params_before[j], ev.batches[j], ev.grads_candidate[j]) for j in range(step)]
+    return FailingCall("update_mini_batch", ev.params_before[step], batch=ev.batches[step],
+                       grads=ev.grads_candidate[step], history=history)
+
+
 def _probe(run: Run, cand: Side, first_step: int) -> CheckResult:
     spec = run.spec
     judge = TorchSide(spec, run.init)
     lrs = probe_lrs(spec)
+    done: list[tuple[list[np.ndarray], Batch, list[np.ndarray]]] = []
     for i, (size, lr, torch_step) in enumerate(zip(PROBE_BATCHES, lrs, run.reference.probes)):
         step, batch, start, grads_r = first_step + i, torch_step.batch, torch_step.before, torch_step.grads
         with located("gradients", step):
@@ -630,6 +643,10 @@ def _probe(run: Run, cand: Side, first_step: int) -> CheckResult:
             judge.set_params(start)
             judge.step_with(grads_c, lr)
             result = compare_steps(params_c, judge.params(), start, TOL["updates"], step)
+            if not result.passed:
+                run.evidence.failed(FailingCall("update_mini_batch", start, batch=batch, grads=grads_c,
+                                                history=list(done)))
+            done.append((start, batch, grads_c))
         if not result.passed:
             result.message += where
             result.hint = _probe_hint(result, size, lr, spec)
@@ -694,6 +711,7 @@ def _judge_optimizer(run: Run, cand: Side) -> CheckResult:
         ev.params_torch.append(judge.params()), ev.params_judge.append(ev.params_torch[-1])
         result = compare_steps(params_c, ev.params_torch[-1], start, TOL["updates"], step)
         if not result.passed:
+            ev.failed(_update_call(ev, step))
             if compare_steps(params_c, ref.params(), start, TOL["updates"], step).passed:
                 return _not_own_gradients(step, "its step equals torch.optim's on torch's gradients, not on the "
                                                 "gradients its backprop returned")

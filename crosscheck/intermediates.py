@@ -23,6 +23,7 @@ from torch import nn
 
 import torch_ref
 import torch_ref.functional
+from crosscheck.sides import TorchSide
 from crosscheck.spec import Spec
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -31,7 +32,7 @@ PRIME = {"sigmoid": "σ′", "relu": "relu′", "tanh": "tanh′"}
 
 @dataclass(frozen=True)
 class Intermediate:
-    kind: str  # x, y, W, b, z, a, fprime, dL/da, delta, dW, db
+    kind: str  # x, y, W, b, z, a, fprime, dL/da, delta, dW, db; an update's: W+, b+ (after), ΔW, Δb, W:<state>, ...
     layer: int | None
     array: np.ndarray
     label: str  # "δ₀"
@@ -104,15 +105,74 @@ def intermediates(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.nda
 
 
 def _make(kind: str, layer: int | None, h: np.ndarray, activation: str, layout: str) -> list[Intermediate]:
-    array = np.array(h, dtype=np.float64, copy=True)
-    if layout == "nielsen":  # one sample: rows become columns, W (n_in, n_out) becomes (n_out, n_in)
+    return _made(kind, layer, h, *_label(kind, layer, activation), layout)
+
+
+STATES = {"momentum_buffer": "torch's momentum buffer", "exp_avg": "Adam's first moment m",
+          "exp_avg_sq": "Adam's second moment v", "sum": "Adagrad's sum of squared gradients"}
+
+
+def update_intermediates(spec: Spec, history: list[tuple[list[np.ndarray], float | None, list[np.ndarray]]],
+                         params: list[np.ndarray], grads: list[np.ndarray], lr: float | None, layout: str = "lab"
+                         ) -> list[Intermediate]:
+    """torch.optim's step from `params` on `grads` (the candidate's own, as the updates check judges it), after the
+    steps of `history` ([(parameters, lr, gradients)] each): per parameter, its value before and after, the step
+    Δ, the gradient, and torch.optim's state before and after (momentum buffers, Adam's moments, Adagrad's sums)."""
+    judge = TorchSide(spec, params)
+    for before, step_lr, step_grads in history:
+        judge.set_params(before)
+        judge.step_with(step_grads, step_lr)
+    tensors = [t for lin in torch_ref.model.linears(judge.model) for t in (lin.weight, lin.bias)]
+    state_before = _states(judge, tensors)
+    judge.set_params(params)
+    judge.step_with(grads, lr)
+    after, state_after = judge.params(), _states(judge, tensors)
+    out: list[Intermediate] = []
+    for i, (p, g, a) in enumerate(zip(params, grads, after)):
+        name, layer = ("W", "b")[i % 2], i // 2
+        n = str(layer).translate(SUB)
+        out += _made(name, layer, p, f"{name}{n}", f"{name}{n} before the step", layout)
+        out += _made("d" + name, layer, g, f"∂L/∂{name}{n}", f"∂L/∂{name}{n}, the gradient the step is given", layout)
+        out += _made(name + "+", layer, a, f"{name}{n} after", f"{name}{n} after torch.optim's step", layout)
+        out += _made("Δ" + name, layer, a - p, f"Δ{name}{n}", f"Δ{name}{n}, torch.optim's step", layout)
+        for key, value in state_after[i].items():
+            what = STATES.get(key, key)
+            out += _made(f"{name}:{key}", layer, value, f"{what} of {name}{n}", f"{what} of {name}{n}", layout)
+            if key in state_before[i]:
+                out += _made(f"{name}:{key}-", layer, state_before[i][key], f"{what} of {name}{n} before the step",
+                             f"{what} of {name}{n} before the step", layout)
+    return out
+
+
+def _states(side: TorchSide, tensors: list[torch.Tensor]) -> list[dict[str, np.ndarray]]:
+    """torch.optim's per-parameter state tensors, in the lab's layout (a Linear's weight is (n_out, n_in))."""
+    out = []
+    for i, t in enumerate(tensors):
+        state = side.optimizer.state.get(t, {})
+        out.append({k: (v.detach().T if i % 2 == 0 else v.detach()).double().numpy().copy()
+                    for k, v in state.items() if isinstance(v, torch.Tensor) and v.shape == t.shape})
+    return out
+
+
+def _made(kind: str, layer: int | None, array: np.ndarray, label: str, meaning: str, layout: str
+          ) -> list[Intermediate]:
+    array = np.array(array, dtype=np.float64, copy=True)
+    if layout == "nielsen":  # rows become columns (one sample), W (n_in, n_out) becomes (n_out, n_in)
         array = array.T.copy() if array.ndim == 2 else array.reshape(-1, 1)
-    label, meaning = _label(kind, layer, activation)
     return [Intermediate(kind, layer, array, label, meaning)]
 
 
 def ingredients(kind: str, layer: int, n_layers: int, head: str) -> list[tuple[str, int | None]]:
-    """What intermediate (kind, layer) is made from, by the chain rule and the forward's definition."""
+    """What intermediate (kind, layer) is made from, by the chain rule and the forward's definition; an update's
+    by the optimizer's (its state from its state before, the gradient, the parameter for weight decay)."""
+    if kind.endswith("+"):  # W+, b+: the parameter after the step
+        return [(kind[:-1], layer), ("Δ" + kind[:-1], layer)]
+    if kind.startswith("Δ"):
+        name = kind[1:]
+        return [(f"{name}:{key}", layer) for key in STATES] + [("d" + name, layer), (name, layer)]
+    if ":" in kind and not kind.endswith("-"):  # a state from its value before, the gradient (and p: SGD's decay)
+        name = kind.split(":")[0]
+        return [(kind + "-", layer), ("d" + name, layer)] + ([(name, layer)] if kind.endswith("momentum_buffer") else [])
     last = layer == n_layers - 1
     below = ("a", layer - 1) if layer > 0 else ("x", None)
     if kind == "z":

@@ -106,7 +106,7 @@ def test_corpus_shape():
     assert count("lab_layout.py") >= 22 and count("nielsen_layout.py") >= 8 and count("lab_notebook.ipynb") >= 3
     assert count("correct.py", defective=False) >= 6
     assert len({e.name for e in ENTRIES}) == len(ENTRIES)
-    assert {e.check for e in ENTRIES} == {"forward", "gradients", None}
+    assert {e.check for e in ENTRIES} == {"forward", "gradients", "updates", None}
     assert {e.layout for e in ENTRIES} == {"lab", "nielsen"}
     assert set(FIXES) == {e.name for e in ENTRIES if e.defective}
 

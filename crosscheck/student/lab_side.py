@@ -153,16 +153,18 @@ class LabSide:
         return grads, self.update(x, y), replays
 
     def trace(self, method: str, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None,
-              shapes: set[tuple[int, ...]]) -> Trace:
-        """`method` ("feedforward" or "backprop") once more at these parameters, under the line tracer."""
-        if method not in ("feedforward", "backprop"):
-            raise ValueError(f"only feedforward and backprop are traced, not {method!r}")
+              shapes: set[tuple[int, ...]], lr: float | None = None) -> Trace:
+        """`method` (one of METHODS) once more at these parameters, under the line tracer; the optimizer's state
+        is whatever the object holds (the caller replays the steps before)."""
+        if method not in self.METHODS:
+            raise ValueError(f"only {', '.join(self.METHODS)} are traced, not {method!r}")
         self.set_params(params)
-        return trace_call(getattr(self.obj, method), self._traced_args(method, x, y), self.origin, shapes,
+        return trace_call(getattr(self.obj, method), self._traced_args(method, x, y, lr), self.origin, shapes,
                           student_files(self.obj))
 
-    def _traced_args(self, method: str, x: np.ndarray, y: np.ndarray | None) -> tuple:
-        return (np.array(x, copy=True),) if method == "feedforward" else (np.array(x, copy=True), np.array(y, copy=True))
+    def _traced_args(self, method: str, x: np.ndarray, y: np.ndarray | None, lr: float | None = None) -> tuple:
+        args = (np.array(x, copy=True),) + (() if y is None else (np.array(y, copy=True),))
+        return args + ((self.lr if lr is None else float(lr)),) if method == "update_mini_batch" else args
 
     # the Side protocol (in-process use; the worker calls gradients/update directly)
 

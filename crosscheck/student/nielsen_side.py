@@ -241,8 +241,12 @@ class NielsenSide(LabSide):
             sum_w = [t + w.T for t, w in zip(sum_w, nabla_w)]
         return [t / len(x) for t in sum_b], [t / len(x) for t in sum_w]
 
-    def _traced_args(self, method: str, x: np.ndarray, y: np.ndarray | None) -> tuple:
-        """One sample, as the columns Nielsen's code takes (its backprop is per sample)."""
+    def _traced_args(self, method: str, x: np.ndarray, y: np.ndarray | None, lr: float | None = None) -> tuple:
+        """Nielsen's arguments: one sample as columns (feedforward, backprop), or the mini-batch of column pairs,
+        eta and network2's L2 (update_mini_batch)."""
+        if method == "update_mini_batch":
+            batch = [(self._column(x, i), self._column(y, i)) for i in range(len(x))]
+            return (batch, self.lr if lr is None else float(lr), *(self.l2 or ()))
         return (self._column(x, 0),) if method == "feedforward" else (self._column(x, 0), self._column(y, 0))
 
     def _update(self, x: np.ndarray, y: np.ndarray, eta: float) -> None:

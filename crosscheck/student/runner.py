@@ -118,8 +118,8 @@ class StudentSide:
         return getattr(self.backend, "layout", "")
 
     def trace(self, method: str, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None,
-              shapes: set[tuple[int, ...]]) -> Trace:
-        return self.backend.trace(method, params, x, y, shapes)
+              shapes: set[tuple[int, ...]], lr: float | None = None) -> Trace:
+        return self.backend.trace(method, params, x, y, shapes, lr)
 
     def close(self) -> str:
         close = getattr(self.backend, "close", None)

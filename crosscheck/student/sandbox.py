@@ -384,12 +384,12 @@ class SandboxSide:
         return self._grads_or_params(out[:n], "gradients"), list(self._params), reply.get("replays") is True
 
     def trace(self, method: str, params: list[np.ndarray], x: np.ndarray, y: np.ndarray | None,
-              shapes: set[tuple[int, ...]]) -> Trace:
+              shapes: set[tuple[int, ...]], lr: float | None = None) -> Trace:
         """The worker's trace of `method` at these parameters (see tracer.py); StudentError if the worker fails,
         ValueError if what it sent is not a trace."""
         arrays = [*params, x] + ([] if y is None else [y])
-        reply, out = self.worker.request({"op": "trace", "method": method, "shapes": sorted(map(list, shapes))},
-                                         arrays, f"{method} (traced)", MAX_TRACE_BYTES)
+        header = {"op": "trace", "method": method, "shapes": sorted(map(list, shapes)), "lr": lr}
+        reply, out = self.worker.request(header, arrays, f"{method} (traced)", MAX_TRACE_BYTES)
         return Trace.from_wire(reply.get("trace"), out)
 
     def close(self) -> str:

@@ -134,6 +134,7 @@ class _State:
     calls: list[int] = field(default_factory=list)  # bindings returned by student calls during that statement
     passes: dict[int, int] = field(default_factory=dict)
     started: bool = False
+    rounds: list[list[int]] = field(default_factory=list)  # a comprehension's: its variables' arrays, per element
 
 
 class Tracer:
@@ -205,7 +206,10 @@ class Tracer:
         return self.on_event  # when full, still to the return: what the call returns is known arrays, by identity
 
     def _line(self, state: _State, frame: Any) -> None:
-        first, last, reads, parts = self._statement(frame.f_code.co_filename, frame.f_lineno)
+        first, last, reads, parts, inner = self._statement(frame.f_code.co_filename, frame.f_lineno)
+        if frame.f_code.co_name in COMPREHENSIONS:
+            self._round(state, frame)
+            return
         if state.statement == (first, last) and frame.f_lasti > state.start:
             return  # further on in the same statement (a multi-line call); a loop's next pass jumps back
         self._settle(state, frame)
@@ -217,15 +221,34 @@ class Tracer:
         state.parts = {key: self._resolve(state, names, part_reads) for target, part_reads in parts
                        if (key := _target_key(target, names)) is not None}
 
-    def _return(self, state: _State, frame: Any, value: Any) -> None:
+    def _round(self, state: _State, frame: Any) -> None:
+        """A comprehension's frame: a line event opens it and each jump back to its loop follows a round, so the
+        arrays its variables hold at each event after the first are what one element was made of."""
         if not self.full:
+            self._settle(state, frame)
+        if state.statement is None:
+            first = self._statement(frame.f_code.co_filename, frame.f_lineno)[0]
+            state.statement, state.start = (first, first), frame.f_lasti
+            state.passes[first] = 1
+        elif state.keys:
+            state.rounds.append(list(state.keys.values()))
+
+    def _return(self, state: _State, frame: Any, value: Any) -> None:
+        comprehension = frame.f_code.co_name in COMPREHENSIONS
+        if comprehension:
+            self._round(state, frame)
+        elif not self.full:
             self._settle(state, frame)
         line = state.statement[0] if state.statement else frame.f_code.co_firstlineno
         state.frame.return_line = line
         for key, array in _arrays("return", value, 0, self._wanted):
             seq = self._alias(array)
             if seq is None:
-                seq = self._bind(state, key, array, line, self._reads_for(state, key))
+                reads = self._reads_for(state, key)
+                if comprehension:  # element i: what round i's variables held
+                    k = int(key[len("return["):].split("]")[0]) if key.startswith("return[") else -1
+                    reads = state.rounds[k] if 0 <= k < len(state.rounds) else [r for rs in state.rounds for r in rs]
+                seq = self._bind(state, key, array, line, reads)
             if seq is not None:
                 state.frame.returned.append(seq)
                 if state.parent is None:
@@ -335,10 +358,10 @@ class Tracer:
 
     # what a line reads
 
-    def _statement(self, filename: str, line: int) -> tuple[int, int, list, list]:
+    def _statement(self, filename: str, line: int) -> tuple[int, int, list, list, list]:
         if filename not in self._statements:
             self._statements[filename] = statements(linecache.getlines(filename))
-        return self._statements[filename].get(line, (line, line, [], []))
+        return self._statements[filename].get(line, (line, line, [], [], []))
 
     def _resolve(self, state: _State, names: dict[str, Any], reads: list) -> list[int]:
         out: list[int] = []
@@ -440,10 +463,13 @@ _HEADERS = {ast.For: lambda n: [n.iter], ast.AsyncFor: lambda n: [n.iter], ast.W
             ast.AsyncWith: lambda n: [i.context_expr for i in n.items]}
 
 
-def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list]]:
-    """line -> (the statement's first line, its last line, what it reads: [(base, index expression or None)], and
-    for a statement of several parts what each reads: [(target, reads)], a target being "return[i]", "return[i][j]"
-    or an assignment's target expression).
+COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>", "<lambda>"}
+
+
+def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list, list]]:
+    """line -> (the statement's first line, its last line, what it reads: [(base, index expression or None)], for
+    a statement of several parts what each reads: [(target, reads)], a target being "return[i]", "return[i][j]" or
+    an assignment's target expression, and what its comprehensions and lambdas read inside their own frames).
     IPython lines (`!pip ...`, `%time`) are blanked so a notebook cell parses; a file that still does not parse
     gives no statements (a line then reads nothing known, and blame says less)."""
     text = "".join(line if not line.lstrip().startswith(("!", "%")) else "\n" for line in lines)
@@ -451,19 +477,19 @@ def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list]]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return {}
-    out: dict[int, tuple[int, int, list, list]] = {}
+    out: dict[int, tuple[int, int, list, list, list]] = {}
     _walk(tree.body, out)
     return out
 
 
-def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list]]) -> None:
+def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list, list]]) -> None:
     for node in body:
         header = _HEADERS.get(type(node))
         if header is not None:
             end = node.body[0].lineno - 1 if node.body else node.end_lineno
             reads = [r for expr in header(node) for r in _reads(expr)]
             for n in range(node.lineno, max(end, node.lineno) + 1):
-                out[n] = (node.lineno, max(end, node.lineno), reads, [])
+                out[n] = (node.lineno, max(end, node.lineno), reads, [], [])
             for part in ("body", "orelse"):
                 _walk(getattr(node, part, []), out)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -472,9 +498,9 @@ def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list]]) -> 
             for part in (node.body, node.orelse, node.finalbody, *[h.body for h in node.handlers]):
                 _walk(part, out)
         else:
-            reads, parts = _statement_reads(node), _parts(node)
+            reads, parts, inner = _statement_reads(node), _parts(node), _inner_reads(node)
             for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
-                out[n] = (node.lineno, node.end_lineno or node.lineno, reads, parts)
+                out[n] = (node.lineno, node.end_lineno or node.lineno, reads, parts, inner)
 
 
 def _statement_reads(node: ast.stmt) -> list:
@@ -518,6 +544,23 @@ def _target_key(target: Any, names: dict[str, Any]) -> str | None:
         if base and k is not None and isinstance(container, (list, tuple)) and -len(container) <= k < len(container):
             return f"{base}[{k % len(container)}]"
     return None
+
+
+def _inner_reads(node: ast.stmt) -> list:
+    """What the comprehensions and lambdas of a statement read in their own frames: their elements, conditions,
+    later iterables and bodies."""
+    out = []
+    for inner in ast.walk(node):
+        if isinstance(inner, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            out += _reads(inner.elt)
+        elif isinstance(inner, ast.DictComp):
+            out += _reads(inner.key) + _reads(inner.value)
+        elif isinstance(inner, ast.Lambda):
+            out += _reads(inner.body)
+        if isinstance(inner, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            out += [r for k, g in enumerate(inner.generators) for r in (_reads(g.iter) if k else [])]
+            out += [r for g in inner.generators for cond in g.ifs for r in _reads(cond)]
+    return out
 
 
 def _target_reads(target: ast.expr) -> list:

@@ -75,7 +75,9 @@ class Worker:
             n = len(side.shapes)
             shapes = {tuple(int(d) for d in shape) for shape in header.get("shapes", [])}
             x, y = arrays[n], arrays[n + 1] if len(arrays) > n + 1 else None
-            trace_header, trace_arrays = side.trace(str(header.get("method")), arrays[:n], x, y, shapes).to_wire()
+            lr = header.get("lr")
+            trace_header, trace_arrays = side.trace(str(header.get("method")), arrays[:n], x, y, shapes,
+                                                    None if lr is None else float(lr)).to_wire()
             return {"ok": True, "trace": trace_header}, trace_arrays
         if op == "replay_step":
             grads, params, replays = side.replay_update(arrays[0], arrays[1])

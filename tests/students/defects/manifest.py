@@ -77,6 +77,10 @@ def _nielsen(cls: str, task: str, check: str | None, description: str) -> Entry:
     return Entry("nielsen_layout.py", cls, task, "nielsen", check, description)
 
 
+def _update(cls: str, task: str, check: str | None, description: str, model: str | None = None) -> Entry:
+    return Entry("updates.py", cls, task, "lab", check, description, model)
+
+
 def _notebook(cls: str, task: str, check: str | None, description: str) -> Entry:
     return Entry("lab_notebook.ipynb", cls, task, "lab", check, description)
 
@@ -85,7 +89,7 @@ def _correct(cls: str, task: str, description: str, layout: str = "lab", model: 
     return Entry("correct.py", cls, task, layout, None, description, model)
 
 
-F, G = "forward", "gradients"
+F, G, U = "forward", "gradients", "updates"
 SQUARE = (784, 30, 30, 10)  # a deeper net with a square hidden layer, where w for w.T still has a usable shape
 ENTRIES: list[Entry] = [
     # lab layout, the lab's reversed loop (layer_input / before_act, cost_derivative)
@@ -174,12 +178,35 @@ ENTRIES: list[Entry] = [
     _correct("DeepSoftmax", "4", "any depth, softmax head", model="softmax-ce"),
     _correct("NielsenStyle", "base", "network.py in Nielsen's layout", layout="nielsen"),
     _correct("NielsenStyleSoftmax", "1", "softmax in Nielsen's layout", layout="nielsen"),
+    # update_mini_batch (backprop right): the updates check fails first
+    _update("SoftmaxBase", "1", None, "correct: plain SGD, the base of the two below"),
+    _update("AscendsTheWeights", "1", U, "w + eta * nw: the weights climb the loss"),
+    _update("StepsBySum", "1", U, "the bias step multiplied by len(y): the summed gradient"),
+    _update("Momentum", "2", None, "correct: velocity-form momentum, L2 on the weights", model="l2-momentum"),
+    _update("MomentumDecaysBiases", "2", U, "L2 added to the bias gradient too", model="l2-momentum"),
+    _update("MomentumEtaTwice", "2", U, "w + eta * v with v holding -eta * g already", model="l2-momentum"),
+    _update("MomentumForgetsVelocity", "2", U, "momentum * (v - eta * g): the gradient decays with the velocity",
+            model="l2-momentum"),
+    _update("AdamW", "3", None, "correct: AdamW with a step helper per tensor", model="adamw"),
+    _update("AdamWFirstPowerInV", "3", U, "second moment of |g|, not g²", model="adamw"),
+    _update("AdamWCoupledDecay", "3", U, "weight decay leaks into the first moment on top of the decoupled decay",
+            model="adamw"),
+    _update("AdamWRawFirstMoment", "3", U, "the first moment without its bias correction", model="adamw"),
 ]
 
 
 # The marked line as it reads once fixed (indentation aside): a one-line change at the marker that makes the class
 # pass every check, which is what makes it a single defect (tests/test_defect_corpus.py applies each).
 FIXES: dict[str, str] = {
+    "updates.py:AscendsTheWeights": "self.weights = [w - eta * nw for w, nw in zip(self.weights, nabla_w)]",
+    "updates.py:StepsBySum": "self.biases = [b - eta * nb for b, nb in zip(self.biases, nabla_b)]",
+    "updates.py:MomentumDecaysBiases": "gb = nabla_b[i]",
+    "updates.py:MomentumEtaTwice": "self.weights[i] = self.weights[i] + self.vw[i]",
+    "updates.py:MomentumForgetsVelocity": "self.vb[i] = self.momentum * self.vb[i] - eta * nabla_b[i]",
+    "updates.py:AdamWFirstPowerInV": "self.v[k] = self.beta_2 * self.v[k] + (1 - self.beta_2) * g * g",
+    "updates.py:AdamWCoupledDecay": "self.m[k] = self.beta_1 * self.m[k] + (1 - self.beta_1) * g",
+    "updates.py:AdamWRawFirstMoment": "return p - eta * (self.m[k] / (1 - self.beta_1 ** self.t) / (np.sqrt(v_hat) "
+                                      "+ self.eps) + self.weight_decay * p)",
     "lab_layout.py:LabCostNoMean": "return (output_activations - y) / len(y)",
     "lab_layout.py:LabCostSign": "return (output_activations - y) / len(y)",
     "lab_layout.py:LabMeanTwice": "diff = self.cost_derivative(output_activations=x, y=y)",
