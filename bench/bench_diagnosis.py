@@ -18,17 +18,21 @@ Run: PYTHONPATH=. python bench/bench_diagnosis.py [--quick] [--verbose] [--lines
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
+from crosscheck.blame import MATCH_RTOL  # noqa: E402
 from crosscheck.checks import FailingCall, Plan, run_checks  # noqa: E402
 from crosscheck.data import Dataset, load  # noqa: E402
 from crosscheck.diagnose import diagnose  # noqa: E402
@@ -222,6 +226,7 @@ class LineScore:
     plain: float = 0.0  # seconds: the failing call, untraced (in process)
     traced: float = 0.0  # the same call under the tracer (in a worker when sandboxed: the request included)
     pointing: float = 0.0  # the whole step: a fresh candidate (a worker when sandboxed), trace, torch's side, blame
+    distances: list[float] = field(default_factory=list)  # per recorded array: max|a − r| / max|r| to the nearest r
 
 
 def line_scores(data: Dataset, plan: Plan, sandbox: bool) -> list[LineScore]:
@@ -246,14 +251,15 @@ def _timed(score: LineScore, sandbox: bool) -> Iterator[None]:
     original = pointer.trace_and_locate
 
     def timed(spec: Spec, cand: object, call: FailingCall, failed: CheckResult):
-        if not sandbox:
+        if not sandbox:  # the same call on a copy of the object (an update would move its optimizer's state)
             _, x, y = pointer.traced_inputs(cand, call)
             side = cand.backend
-            args = side._traced_args(call.method, x, y)
+            args = side._traced_args(call.method, x, y, call.batch.lr if call.batch else None)
             side.set_params(call.params)
+            obj = copy.deepcopy(side.obj)
             start = time.perf_counter()
             try:
-                getattr(side.obj, call.method)(*args)
+                getattr(obj, call.method)(*args)
             except Exception:  # noqa: BLE001 - a failing call may raise; its time still counts
                 pass
             score.plain = time.perf_counter() - start
@@ -273,11 +279,27 @@ def _timed(score: LineScore, sandbox: bool) -> Iterator[None]:
         finally:
             score.pointing = time.perf_counter() - start
 
-    pointer.trace_and_locate = timed
+    locate = pointer.locate
+
+    def measured(trace, refs, *args):  # how near each recorded array is to its nearest intermediate (no factor)
+        score.distances = [_nearest(a, refs) for a in trace.arrays]
+        return locate(trace, refs, *args)
+
+    pointer.trace_and_locate, pointer.locate = timed, measured
     try:
         yield
     finally:
-        pointer.trace_and_locate = original
+        pointer.trace_and_locate, pointer.locate = original, locate
+
+
+def _nearest(array, refs) -> float:
+    """max|a − r| / max|r| for the intermediate r of a's shape (or transposed) nearest to a."""
+    out = float("inf")
+    for ref in refs:
+        for want in (ref.array, ref.array.T):
+            if want.shape == array.shape and np.any(want) and np.all(np.isfinite(array)):
+                out = min(out, float(np.max(np.abs(array - want)) / np.max(np.abs(want))))
+    return out
 
 
 def report_lines(scores: list[LineScore], verbose: bool) -> None:
@@ -309,6 +331,12 @@ def report_lines(scores: list[LineScore], verbose: bool) -> None:
     elif timed:
         print(f"  tracing one failing call in a worker (the request, the trace, its arrays back): median "
               f"{1e3 * statistics.median(s.traced for s in timed):.0f} ms")
+    distances = sorted(d for s in scores for d in s.distances if np.isfinite(d))
+    matched = [d for d in distances if d <= MATCH_RTOL]
+    if matched:
+        print(f"  recorded arrays equal to an intermediate: {len(matched)}, the farthest {max(matched):.1e} from it "
+              f"(blame.MATCH_RTOL = {MATCH_RTOL:g}); the nearest of the other {len(distances) - len(matched)}: "
+              f"{min((d for d in distances if d > MATCH_RTOL), default=float('nan')):.1e}")
     if timed:
         print(f"  naming the line after a failure (trace, torch's intermediates, blame): median "
               f"{1e3 * statistics.median(s.pointing for s in timed):.0f} ms, max "

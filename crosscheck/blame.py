@@ -1,32 +1,34 @@
 """Point at the line: where in a traced call (crosscheck.student.tracer) the failing value first went wrong.
 
 Every array the student's code produced is matched against torch's intermediates of the same call
-(crosscheck.intermediates): exactly, up to a transpose, up to one constant factor, or up to a per-row factor or
-shift (the steps of a softmax). Then the failing outputs are followed back through the data-flow graph the
-trace recorded: from a wrong array to the arrays its line read, as long as one of them is wrong too. The line
-where that stops read only right arrays and produced a wrong one: the culprit. Two things keep the walk honest:
+(crosscheck.intermediates): exactly, transposed, by one constant factor, or per row (only z and a: the steps of a
+softmax). Then each failing output is followed back through the data-flow graph the trace recorded, from a wrong
+array to the arrays its line read, while one of them is wrong too; the line where that stops read only right
+arrays and made a wrong one. Of several failing outputs, the culprit executed first is named. Around that walk:
 - an array that also flows into an output that is right is the student's own convention (a delta kept B times
-  larger and divided at the end), never a culprit;
-- a value returned by the student's helper is right if it is what torch's function (sigmoid, its derivative,
-  softmax, ...) gives on the helper's own argument: then the helper is right and the caller gave it the wrong
-  argument, so the caller's line is the culprit.
-Of several failing outputs, the culprit executed first is named. The recipes of crosscheck.intermediates (what
-each intermediate is made of) then say what the line left out or used in the wrong place.
+  larger and divided at the end), never a culprit; a wrong output that is a right factor of its intermediate
+  (100 × ∂L/∂b) is followed to where the factor appears;
+- a value a student's helper returned that is torch's function (sigmoid, its derivative, softmax, (a − y)/B) of
+  the helper's argument: a helper named for that function, or right on another call, is right, so its call (given
+  the wrong array) is the culprit; otherwise, given the right array, the helper computes the wrong function;
+- a line that reads an array an earlier line changed in place, destroying a value it needs: that earlier line;
+- a right intermediate returned where another belongs: the line that stored or returned it there.
+The recipes of crosscheck.intermediates (what each intermediate is made of) then say what the culprit line left
+out or used in the wrong place.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
-from crosscheck.intermediates import SUB, Function, Intermediate, ingredients
+from crosscheck.intermediates import Function, Intermediate, ingredients
 from crosscheck.results import Source, SourceLine
 from crosscheck.student.tracer import Binding, Frame, Trace, file_key
 
-MATCH_RTOL = 1e-8  # float64 round-off between two orders of summation is ~1e-15 of the scale (see README)
+MATCH_RTOL = 1e-8  # max|a − r| / max|r|: the corpus's right arrays are within 3.7e-14, the nearest other 9.9e-5
+# (bench/bench_diagnosis.py --lines-only measures both)
 INNER = {"<listcomp>": "a list comprehension", "<genexpr>": "a generator expression", "<lambda>": "a lambda",
          "<dictcomp>": "a dict comprehension", "<setcomp>": "a set comprehension"}
 INPUTS = {"x", "y", "W", "b"}  # what a call is given; every other intermediate is computed by some line
@@ -159,6 +161,7 @@ class Blame:
         return not np.any(self.trace.arrays[seq])
 
     def ancestors(self, seqs: list[int]) -> set[int]:
+        """Every binding these were made from, transitively."""
         seen, todo = set(), list(seqs)
         while todo:
             seq = todo.pop()
@@ -179,7 +182,7 @@ class Blame:
                 continue
             m = self.match(seq)
             if m is not None and m.exact and m.ref is not expected and m.ref.kind not in INPUTS:
-                found.append(self._misplaced(seq, expected, path))
+                found.append(self._misplaced(seq, expected))
             elif m is None:
                 found.append(self._enter(seq, expected, trusted, set(), consumer=0))
             else:
@@ -187,7 +190,7 @@ class Blame:
                 found.append(self._walk(seq, expected, form, trusted, set()))
         return min(found, key=lambda c: (c.seq, c.expected is None)) if found else None
 
-    def _misplaced(self, seq: int, expected: Intermediate, path: str) -> Culprit:
+    def _misplaced(self, seq: int, expected: Intermediate) -> Culprit:
         """A right intermediate returned where another belongs (`return z` for the output, `nabla_b[-1] = delta`
         with delta ∂L/∂a): the line that put it there, i.e. stored it under the returned structure's name, else
         the line that returned it."""
@@ -480,10 +483,6 @@ def _named_kind(frame: Frame | None) -> str | None:
 def _distance(array: np.ndarray, want: np.ndarray) -> float:
     want = want if want.shape == array.shape else want.T
     return float(np.max(np.abs(array - want)) / max(float(np.max(np.abs(want))), 1e-300))
-
-
-def _sub(layer: int | None) -> str:
-    return "" if layer is None else str(layer).translate(SUB)
 
 
 def _factor_words(m: Match, expected: Intermediate, batch: int) -> str:
