@@ -192,19 +192,14 @@ class Blame:
 
     def _misplaced(self, seq: int, expected: Intermediate) -> Culprit:
         """A right intermediate returned where another belongs (`return z` for the output, `nabla_b[-1] = delta`
-        with delta ∂L/∂a): the line that put it there, i.e. stored it under the returned structure's name, else
-        the line that returned it."""
-        stores = [(f, line, name) for f, line, name, s in self.trace.stores if s == seq and "[" in name]
+        with delta ∂L/∂a, a list returned out of order): the line that stored it in the slot of `expected`'s layer
+        (`nabla_b[1]`), else the line that returned it."""
+        stores = [(f, line, name) for f, line, name, s in self.trace.stores
+                  if s == seq and name.endswith(f"[{expected.layer}]")]
         if stores:
             frame, line, name = stores[0]
             return Culprit(seq, expected, frame, line, name)
-        top = self.trace.frames[0]
-        if self.trace.bindings[seq].frame == 0 and self.trace.bindings[seq].line != top.return_line:
-            return Culprit(seq, expected, 0, top.return_line, "the value returned")
-        helper = self.helper_of(seq, 0)
-        if helper is not None and helper.parent is not None:
-            return Culprit(seq, expected, helper.parent, helper.call_line, f"the value {_short(helper)} returns")
-        return Culprit(seq, expected)
+        return Culprit(seq, expected, 0, self.trace.frames[0].return_line, "the value returned")
 
     def _walk(self, seq: int, expected: Intermediate | None, form: tuple | None, trusted: set[int],
               visited: set[int]) -> Culprit:
@@ -388,6 +383,8 @@ class Blame:
         if m is not None and expected is not None and m.ref is expected and not m.exact:
             return found, _factor_words(m, expected, self.batch)
         if m is not None and expected is not None and m.exact and m.ref is not expected:
+            if m.ref.kind == expected.kind:
+                return found, f"it is {m.ref.label}, in the place of {expected.label}: the layers are out of order"
             missing = self._recipe_words(expected, {(m.ref.kind, m.ref.layer)})
             if missing.startswith("it uses"):
                 return found, missing

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from crosscheck.report import source_lines
 from crosscheck.spec import HEADS, HIDDEN_ACTIVATIONS
 
 _RUN_KEY = pytest.StashKey[dict]()
@@ -127,6 +128,7 @@ class CheckItem(pytest.Item):
                 lines.append(f"{r.name}" + (f" (step {r.step})" if r.step is not None else "") + f": {r.message}")
                 if r.hint:
                     lines.append(f"hint: {r.hint}")
+                lines += [line.strip("\n") for line in source_lines(r)]  # the line of the student's code, if named
             raise CheckFailed("\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

@@ -71,3 +71,25 @@ def test_the_tolerance_table_records_a_failing_cell(data):
     gradients = [r for r in rows if r["check"] == "gradients"]
     assert gradients and max(r["scaled_err"] for r in gradients) > TOL["gradients"].rtol
     assert all(r["failed"] == "gradients" for r in rows)
+
+
+def test_the_line_score_counts_hits_misses_and_false_lines(data, capsys):
+    """bench_diagnosis's line score on three corpus classes, traced for real: a hit, a known miss, a correct class."""
+    spec = importlib.util.spec_from_file_location("bench_diagnosis", BENCH.parent / "bench_diagnosis.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        chosen = {"lab_layout.py:WrongSigmoidPrimeHelper", "lab_layout.py:DeepLoopStopsEarly", "correct.py:SumThenDivide"}
+        entries = [e for e in module.corpus.ENTRIES if e.name in chosen]
+        module.corpus.ENTRIES, original = entries, module.corpus.ENTRIES
+        try:
+            module.report_lines(module.line_scores(data, module.Plan(steps=2, eval_samples=200), False), False)
+        finally:
+            module.corpus.ENTRIES = original
+    finally:
+        sys.modules.pop(spec.name, None)
+    out = capsys.readouterr().out
+    assert "MISS lab_layout.py:DeepLoopStopsEarly" in out and "WrongSigmoidPrimeHelper" not in out
+    assert "all                    1/2 = 50%" in out and "lines named for correct classes: 0 of 1" in out
+    assert "tracing one failing call: median" in out and "recorded arrays equal to an intermediate" in out

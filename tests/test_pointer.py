@@ -135,6 +135,30 @@ def test_a_match_names_the_intermediate_and_its_form(data):
     assert {"sigmoid", "σ′", "relu", "softmax", "(a − y)/B"} <= names
 
 
+def test_right_arrays_in_the_wrong_place_name_where_they_were_put(data, tmp_path):
+    """Every array is right, only the returned list is out of order (two hidden layers of 30): the return line."""
+    square = STUDENTS / "defects" / "lab_layout.py"
+    source = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(square.parent)!r})\n"
+        "from lab_layout import VecNetwork\n"
+        "class Swapped(VecNetwork):\n"
+        "    def backprop(self, x, y):\n"
+        "        nabla_b, nabla_w = super().backprop(x, y)\n"
+        "        return [nabla_b[1], nabla_b[0], nabla_b[2]], nabla_w\n")
+    path = tmp_path / "swapped_layers.py"
+    path.write_text(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run = check_student(f"{path}:Swapped", "base", data=data, epochs=1, steps=2, isolate=False,
+                            layers=(784, 30, 30, 10))
+    (results,) = run.report.results.values()
+    first = next(r for r in results if not r.passed)
+    s = first.source
+    assert (first.name, s.line, s.code) == ("gradients", 7, "return [nabla_b[1], nabla_b[0], nabla_b[2]], nabla_w")
+    assert s.found == "∂L/∂b₁" and "the layers are out of order" in s.why
+
+
 # --- through the command line, sandboxed ---------------------------------------------------------------------
 
 

@@ -253,6 +253,7 @@ def test_pytest_plugin_one_item_per_check(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED ::crosscheck[l2-momentum-updates]" in done.stdout
     assert "hint: Weight decay is applied to the biases too" in done.stdout
+    assert "in your code: buggy.py:33" in done.stdout and "nb + self.l2_factor * b" in done.stdout
     assert "3 passed" in done.stdout  # load, forward, gradients
 
 
