@@ -1,8 +1,9 @@
-"""Name the line: after a student's forward or gradients check fails, run the failing call once more under the
-line tracer (in a fresh worker: the checks' own workers are never touched) and point at the line where the
-failing value first went wrong (crosscheck.blame). It runs only after a failure, and nothing it meets changes a
-verdict: a trace that cannot be had (the worker dies, the code installs its own tracer, the trace is malformed)
-leaves the FAIL as it is, with a note saying why no line is named.
+"""Name the line: after a student's forward, gradients or updates check (or the optimizer row) fails on a value
+mismatch, run the failing call once more under the line tracer, in a fresh worker (the checks' own workers are never
+touched; an update first replays the class's own earlier steps, for its optimizer's state), and point at the line
+where the failing value first went wrong (crosscheck.blame). It runs only after a failure, and nothing it meets
+changes a verdict: a trace that cannot be had (the worker dies or hangs, the code installs its own tracer, the trace
+is malformed) leaves the FAIL as it is, with a note saying why no line is named.
 """
 
 from __future__ import annotations
