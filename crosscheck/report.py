@@ -6,6 +6,7 @@ import dataclasses
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,11 +172,17 @@ def source_lines(r: CheckResult) -> list[str]:
     loop = f" ({_ordinal(s.iteration + 1)} pass of its loop)" if s.iteration is not None else ""
     code = f": `{_shown(s.code.strip(), 'code')}`" if s.code.strip() else ""
     found = f"; it is {_shown(s.found, 'found')}" if s.found else ""
-    why = f" {_shown(s.why[:1].upper() + s.why[1:], 'why')}" if s.why else ""
+    why = f" {_shown(_sentence(s.why), 'why')}" if s.why else ""
     return ([f"  in your code: {place(s)}{function}{loop}{code}"]
             + _context(s)
             + [f"  `{_shown(s.name, 'name')}` should be {_shown(s.expected, 'expected')}{found}.{why}"]
             + ([f"  last line that matches torch: {_shown(s.last_good, 'last_good')}"] if s.last_good else []))
+
+
+def _sentence(text: str) -> str:
+    """A capital for a sentence that starts with a word ("it uses ..."), never for one that starts with a symbol
+    ("b₀ is not used")."""
+    return text[:1].upper() + text[1:] if re.match(r"[a-z]{2,}\b", text) else text
 
 
 def place(s: Source) -> str:
