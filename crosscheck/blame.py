@@ -31,7 +31,8 @@ MATCH_RTOL = 1e-8  # max|a − r| / max|r|: the corpus's right arrays are within
 # (bench/bench_diagnosis.py --lines-only measures both)
 INNER = {"<listcomp>": "a list comprehension", "<genexpr>": "a generator expression", "<lambda>": "a lambda",
          "<dictcomp>": "a dict comprehension", "<setcomp>": "a set comprehension"}
-INPUTS = {"x", "y", "W", "b"}  # what a call is given; every other intermediate is computed by some line
+INPUTS = {"x", "y", "W", "b"}
+PER_SAMPLE = {"x", "y", "z", "a", "fprime", "dL/da", "delta"}  # a batch's rows: one sample each  # what a call is given; every other intermediate is computed by some line
 
 
 @dataclass(frozen=True)
@@ -43,19 +44,21 @@ class Match:
     factor: float = 1.0
     transposed: bool = False
     rowwise: str = ""
+    sample: int | None = None  # the array is this row of a batch intermediate (code that loops over the samples)
 
     @property
     def exact(self) -> bool:
-        return self.factor == 1.0 and not self.transposed and not self.rowwise
+        return self.factor == 1.0 and not self.transposed and not self.rowwise and self.sample is None
 
     @property
     def form(self) -> tuple:
-        return (round(self.factor, 9), self.transposed, self.rowwise)
+        return (round(self.factor, 9), self.transposed, self.rowwise, self.sample is not None)
 
     def describe(self) -> str:
         if self.rowwise:
             return f"{self.ref.label} up to a per-row {self.rowwise}"
         text = self.ref.label + (" transposed" if self.transposed else "")
+        text += f" of sample {self.sample}" if self.sample is not None else ""
         return text if self.factor == 1.0 else f"{self.factor:.6g} × {text}"
 
 
@@ -86,7 +89,37 @@ def match(array: np.ndarray, refs: list[Intermediate]) -> Match | None:
                 rows = _rowwise(array, want)
                 if rows:
                     found.append((5, Match(ref, 1.0, False, rows)))
+        if not found and ref.kind in PER_SAMPLE and _vector(array) and min(ref.array.shape) > 1:
+            sample = _sample(array.ravel(), ref)
+            if sample is not None:
+                found.append((6, sample))
     return min(found, key=lambda f: f[0])[1] if found else None
+
+
+def _sample(vector: np.ndarray, ref: Intermediate) -> Match | None:
+    """A vector that is one sample's row of a batch intermediate (B, n), or a constant factor of it."""
+    rows = ref.array
+    if rows.shape[1] != vector.size or not np.all(np.isfinite(vector)):
+        return None
+    norms = np.einsum("ij,ij->i", rows, rows)
+    factors = np.where(norms > 0, rows @ vector / np.where(norms > 0, norms, 1), 0.0)
+    errors = np.max(np.abs(vector[None, :] - factors[:, None] * rows), axis=1)
+    scales = np.abs(factors) * np.max(np.abs(rows), axis=1)
+    good = np.flatnonzero((scales > 0) & (errors <= MATCH_RTOL * scales))
+    if not good.size:
+        return None
+    exact = [i for i in good if abs(factors[i] - 1) <= 1e-9]
+    i = int(exact[0] if exact else good[0])
+    return Match(ref, 1.0 if exact else _nice(float(factors[i])), sample=i)
+
+
+def _fits(array: np.ndarray, want: np.ndarray) -> bool:
+    """Could `array` be `want`: its shape, transposed, or one sample's row of it."""
+    return array.shape in (want.shape, want.T.shape) or _row_of(array, want)
+
+
+def _row_of(array: np.ndarray, want: np.ndarray) -> bool:
+    return _vector(array) and want.ndim == 2 and min(want.shape) > 1 and array.size == want.shape[1]
 
 
 def _vector(array: np.ndarray) -> bool:
@@ -205,9 +238,13 @@ class Blame:
               visited: set[int]) -> Culprit:
         """From a wrong binding to the first wrong array it read; itself if all it read is right."""
         visited.add(seq)
-        for read in sorted(self.trace.bindings[seq].reads):
+        binding = self.trace.bindings[seq]
+        for read in sorted(binding.reads):
             if read in visited or read in trusted or self.neutral(read):
                 continue
+            earlier = self.trace.bindings[read]
+            if (earlier.frame, earlier.line) == (binding.frame, binding.line):  # an earlier pass (a sum over a loop)
+                return self._walk(read, expected, form, trusted, visited)
             m = self.match(read)
             if m is None:
                 consumer = self.trace.bindings[seq].frame
@@ -357,11 +394,15 @@ class Blame:
             return None
         array = self.trace.arrays[seq]
         direct = ingredients(parent.kind, parent.layer, self.n_layers, self.head)
+        if parent.kind in ("dW", "db") and array.shape == parent.array.shape and not any(
+                ref is not None and array.shape in (ref.array.shape, ref.array.T.shape)
+                for ref in map(self.by_kind.get, direct)):  # a partial sum of the same gradient (over samples)
+            return parent
         second = [k for kind, layer in direct if layer is not None
                   for k in ingredients(kind, layer, self.n_layers, self.head)]
         named = _named_kind(self.helper_of(seq, consumer))
         fitting = [[o for o in map(self.by_kind.get, keys) if o is not None and o.kind not in INPUTS
-                    and (o.array.shape == array.shape or o.array.T.shape == array.shape)] for keys in (direct, second)]
+                    and _fits(array, o.array)] for keys in (direct, second)]
         by_name = [o for o in fitting[0] + fitting[1] if o.kind == named]
         if by_name:  # a helper named for what it returns (`sigmoid_prime`): that, at either level
             return by_name[0]
@@ -478,8 +519,12 @@ def _named_kind(frame: Frame | None) -> str | None:
 
 
 def _distance(array: np.ndarray, want: np.ndarray) -> float:
+    """max|a − w| / max|w|; for one sample's row, to the nearest row."""
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    if _row_of(array, want) and array.shape not in (want.shape, want.T.shape):
+        return float(np.min(np.max(np.abs(want - array.ravel()), axis=1))) / scale
     want = want if want.shape == array.shape else want.T
-    return float(np.max(np.abs(array - want)) / max(float(np.max(np.abs(want))), 1e-300))
+    return float(np.max(np.abs(array - want))) / scale
 
 
 def _factor_words(m: Match, expected: Intermediate, batch: int) -> str:

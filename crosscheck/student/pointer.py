@@ -92,7 +92,10 @@ def trace_and_locate(spec: Spec, cand: Any, call: FailingCall, failed: CheckResu
         refs = update_intermediates(spec, history, call.params, grads, lr, style)
     else:
         lr, refs = None, intermediates(spec, call.params, x, y, style)
-    trace = cand.trace(call.method, call.params, x, y, {r.array.shape for r in refs}, lr)
+    shapes = {r.array.shape for r in refs}
+    shapes |= {shape for r in refs if r.array.ndim == 2 and min(r.array.shape) > 1  # one sample's row, any form
+               for shape in ((r.array.shape[1],), (1, r.array.shape[1]), (r.array.shape[1], 1))}
+    trace = cand.trace(call.method, call.params, x, y, shapes, lr)
     wrong, right = _outputs(failed, refs, call.method, len(spec.layers) - 1)
     return locate(trace, refs, wrong, right, functions(), spec.head, len(spec.layers) - 1, len(x), lr or 0.0)
 

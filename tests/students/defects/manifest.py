@@ -77,6 +77,10 @@ def _nielsen(cls: str, task: str, check: str | None, description: str) -> Entry:
     return Entry("nielsen_layout.py", cls, task, "nielsen", check, description)
 
 
+def _per_sample(cls: str, task: str, check: str | None, description: str) -> Entry:
+    return Entry("per_sample.py", cls, task, "lab", check, description)
+
+
 def _update(cls: str, task: str, check: str | None, description: str, model: str | None = None) -> Entry:
     return Entry("updates.py", cls, task, "lab", check, description, model)
 
@@ -178,6 +182,12 @@ ENTRIES: list[Entry] = [
     _correct("DeepSoftmax", "4", "any depth, softmax head", model="softmax-ce"),
     _correct("NielsenStyle", "base", "network.py in Nielsen's layout", layout="nielsen"),
     _correct("NielsenStyleSoftmax", "1", "softmax in Nielsen's layout", layout="nielsen"),
+    # the lab's layout, backprop looping over the samples one row at a time
+    _per_sample("PerSampleNet", "base", None, "correct: per-sample loop, np.outer, sums divided at the end"),
+    _per_sample("PerSampleNoPrime", "base", G, "hidden error propagated without sigmoid'(z)"),
+    _per_sample("PerSampleNoBias", "base", G, "backprop's per-sample forward misses + b"),
+    _per_sample("PerSampleSoftmax", "1", None, "correct: per-sample loop with a softmax output"),
+    _per_sample("PerSampleSoftmaxPrime", "1", G, "softmax output error keeps a sigmoid'(z) factor"),
     # update_mini_batch (backprop right): the updates check fails first
     _update("SoftmaxBase", "1", None, "correct: plain SGD, the base of the two below"),
     _update("AscendsTheWeights", "1", U, "w + eta * nw: the weights climb the loss"),
@@ -198,6 +208,9 @@ ENTRIES: list[Entry] = [
 # The marked line as it reads once fixed (indentation aside): a one-line change at the marker that makes the class
 # pass every check, which is what makes it a single defect (tests/test_defect_corpus.py applies each).
 FIXES: dict[str, str] = {
+    "per_sample.py:PerSampleNoPrime": "delta = (delta @ self.weights[l].T) * sigmoid_prime(zs[l - 1])",
+    "per_sample.py:PerSampleNoBias": "zs.append(activations[-1] @ w + b)",
+    "per_sample.py:PerSampleSoftmaxPrime": "return p - y",
     "updates.py:AscendsTheWeights": "self.weights = [w - eta * nw for w, nw in zip(self.weights, nabla_w)]",
     "updates.py:StepsBySum": "self.biases = [b - eta * nb for b, nb in zip(self.biases, nabla_b)]",
     "updates.py:MomentumDecaysBiases": "gb = nabla_b[i]",
