@@ -206,10 +206,10 @@ class Tracer:
         return self.on_event  # when full, still to the return: what the call returns is known arrays, by identity
 
     def _line(self, state: _State, frame: Any) -> None:
-        first, last, reads, parts, inner = self._statement(frame.f_code.co_filename, frame.f_lineno)
         if frame.f_code.co_name in COMPREHENSIONS:
             self._round(state, frame)
             return
+        first, last, reads, parts = self._statement(frame.f_code.co_filename, frame.f_lineno)
         if state.statement == (first, last) and frame.f_lasti > state.start:
             return  # further on in the same statement (a multi-line call); a loop's next pass jumps back
         self._settle(state, frame)
@@ -358,10 +358,10 @@ class Tracer:
 
     # what a line reads
 
-    def _statement(self, filename: str, line: int) -> tuple[int, int, list, list, list]:
+    def _statement(self, filename: str, line: int) -> tuple[int, int, list, list]:
         if filename not in self._statements:
             self._statements[filename] = statements(linecache.getlines(filename))
-        return self._statements[filename].get(line, (line, line, [], [], []))
+        return self._statements[filename].get(line, (line, line, [], []))
 
     def _resolve(self, state: _State, names: dict[str, Any], reads: list) -> list[int]:
         out: list[int] = []
@@ -466,10 +466,10 @@ _HEADERS = {ast.For: lambda n: [n.iter], ast.AsyncFor: lambda n: [n.iter], ast.W
 COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>", "<lambda>"}
 
 
-def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list, list]]:
-    """line -> (the statement's first line, its last line, what it reads: [(base, index expression or None)], for
-    a statement of several parts what each reads: [(target, reads)], a target being "return[i]", "return[i][j]" or
-    an assignment's target expression, and what its comprehensions and lambdas read inside their own frames).
+def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list]]:
+    """line -> (the statement's first line, its last line, what it reads: [(base, index expression or None)], and
+    for a statement of several parts what each reads: [(target, reads)], a target being "return[i]", "return[i][j]"
+    or an assignment's target expression). A comprehension's frame is read by its rounds instead (Tracer._round).
     IPython lines (`!pip ...`, `%time`) are blanked so a notebook cell parses; a file that still does not parse
     gives no statements (a line then reads nothing known, and blame says less)."""
     text = "".join(line if not line.lstrip().startswith(("!", "%")) else "\n" for line in lines)
@@ -477,19 +477,19 @@ def statements(lines: list[str]) -> dict[int, tuple[int, int, list, list, list]]
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return {}
-    out: dict[int, tuple[int, int, list, list, list]] = {}
+    out: dict[int, tuple[int, int, list, list]] = {}
     _walk(tree.body, out)
     return out
 
 
-def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list, list]]) -> None:
+def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list]]) -> None:
     for node in body:
         header = _HEADERS.get(type(node))
         if header is not None:
             end = node.body[0].lineno - 1 if node.body else node.end_lineno
             reads = [r for expr in header(node) for r in _reads(expr)]
             for n in range(node.lineno, max(end, node.lineno) + 1):
-                out[n] = (node.lineno, max(end, node.lineno), reads, [], [])
+                out[n] = (node.lineno, max(end, node.lineno), reads, [])
             for part in ("body", "orelse"):
                 _walk(getattr(node, part, []), out)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -498,9 +498,9 @@ def _walk(body: list[ast.stmt], out: dict[int, tuple[int, int, list, list, list]
             for part in (node.body, node.orelse, node.finalbody, *[h.body for h in node.handlers]):
                 _walk(part, out)
         else:
-            reads, parts, inner = _statement_reads(node), _parts(node), _inner_reads(node)
+            reads, parts = _statement_reads(node), _parts(node)
             for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
-                out[n] = (node.lineno, node.end_lineno or node.lineno, reads, parts, inner)
+                out[n] = (node.lineno, node.end_lineno or node.lineno, reads, parts)
 
 
 def _statement_reads(node: ast.stmt) -> list:
@@ -544,23 +544,6 @@ def _target_key(target: Any, names: dict[str, Any]) -> str | None:
         if base and k is not None and isinstance(container, (list, tuple)) and -len(container) <= k < len(container):
             return f"{base}[{k % len(container)}]"
     return None
-
-
-def _inner_reads(node: ast.stmt) -> list:
-    """What the comprehensions and lambdas of a statement read in their own frames: their elements, conditions,
-    later iterables and bodies."""
-    out = []
-    for inner in ast.walk(node):
-        if isinstance(inner, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
-            out += _reads(inner.elt)
-        elif isinstance(inner, ast.DictComp):
-            out += _reads(inner.key) + _reads(inner.value)
-        elif isinstance(inner, ast.Lambda):
-            out += _reads(inner.body)
-        if isinstance(inner, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            out += [r for k, g in enumerate(inner.generators) for r in (_reads(g.iter) if k else [])]
-            out += [r for g in inner.generators for cond in g.ifs for r in _reads(cond)]
-    return out
 
 
 def _target_reads(target: ast.expr) -> list:
