@@ -158,6 +158,7 @@ class Culprit:
     frame: int | None = None
     line: int | None = None
     name: str = ""
+    why: str = ""  # what the rule that found it saw (a helper's misuse, an in-place change); else from the recipes
 
 
 class Blame:
@@ -175,7 +176,6 @@ class Blame:
         for f in trace.frames:
             for seq in f.returned:
                 self.returned_by.setdefault(seq, []).append(f)
-        self.helper_notes: dict[int, str] = {}
 
     def match(self, seq: int) -> Match | None:
         """The array's match. In an update, a gradient, a momentum buffer, a step or a parameter only as itself or
@@ -253,11 +253,13 @@ class Blame:
                 return self._walk(read, m.ref, form, trusted, visited)
         return self._clobbered(seq, expected) or self._given_wrong(seq, expected) or Culprit(seq, expected)
 
-    def _recipe(self, expected: Intermediate) -> set[tuple]:
-        """What `expected` is made of, two levels down."""
-        recipe = set(ingredients(expected.kind, expected.layer, self.n_layers, self.head))
-        return recipe | {k for kind, layer in list(recipe) if layer is not None
-                         for k in ingredients(kind, layer, self.n_layers, self.head)}
+    def _recipe(self, expected: Intermediate) -> list[tuple]:
+        """What `expected` is made of, two levels down, in the chain rule's order (no set: the first fitting one
+        named must not depend on hashing)."""
+        direct = ingredients(expected.kind, expected.layer, self.n_layers, self.head)
+        deeper = [k for kind, layer in direct if layer is not None for k in ingredients(kind, layer, self.n_layers,
+                                                                                        self.head)]
+        return list(dict.fromkeys(direct + deeper))
 
     def _clobbered(self, seq: int, expected: Intermediate | None) -> Culprit | None:
         """The line read an array that an earlier line changed in place (`sp = a1; sp *= 1 - a1`), destroying a
@@ -272,11 +274,10 @@ class Blame:
             was, now = self.match(before), self.match(read)
             if (was is not None and was.exact and (was.ref.kind, was.ref.layer) in recipe
                     and not (now is not None and now.exact and (now.ref.kind, now.ref.layer) in recipe)):
-                self.helper_notes[read] = (f"this changes in place the array that held {was.ref.label} (it becomes "
-                                           f"{now.describe() if now else 'none of torch’s intermediates'}); line "
-                                           f"{self.trace.bindings[seq].line} then reads it where {was.ref.label} "
-                                           f"belongs")
-                return Culprit(read, was.ref)
+                return Culprit(read, was.ref, why=(
+                    f"this changes in place the array that held {was.ref.label} (it becomes "
+                    f"{now.describe() if now else 'none of torch’s intermediates'}); line "
+                    f"{self.trace.bindings[seq].line} then reads it where {was.ref.label} belongs"))
         return None
 
     def _enter(self, seq: int, expected: Intermediate | None, trusted: set[int], visited: set[int],
@@ -293,28 +294,33 @@ class Blame:
                                self.trace.bindings[argument].frame)
         given, helper = self.match(argument), _short(frame)
         given_text = given.describe() if given else "an array that is none of torch's"
-        if (not self._trusted(frame, function) and given is not None and expected is not None
-                and expected.layer is not None
-                and (given.ref.kind, given.ref.layer) in ingredients(expected.kind, expected.layer, self.n_layers,
-                                                                     self.head)):
-            self.helper_notes[seq] = f"`{helper}` computes {function_name}({given_text}), but {expected.meaning}"
-            return Culprit(seq, expected, frame.serial, frame.return_line, "the value returned")
+        right_input = given is not None and self._made_of(expected, given.ref)
+        inside = (frame.serial, frame.return_line, "the value returned")
+        if right_input and not self._trusted(frame, function):  # the right array, the wrong function
+            return Culprit(seq, expected, *inside, why=f"`{helper}` computes {function.name}({given_text}), but "
+                                                         f"{expected.meaning}")
         instead = self._instead(given, expected)
-        if instead and any((m := self.match(a)) is not None and m.exact and m.ref.label == instead
-                           for a in frame.args):  # it had the right array, and used the other
-            self.helper_notes[seq] = f"`{helper}` is given {instead} too, but uses {given_text} where {instead} belongs"
-            return Culprit(seq, expected, frame.serial, frame.return_line, "the value returned")
-        if given is not None and expected is not None and expected.layer is not None and not instead \
-                and (given.ref.kind, given.ref.layer) in ingredients(expected.kind, expected.layer, self.n_layers,
-                                                                     self.head):
-            self.helper_notes[seq] = (f"`{helper}` computes {function_name}({given_text}) correctly, but "
-                                      f"{expected.meaning}: the wrong function is called here")
+        if instead and any((m := self.match(a)) is not None and m.exact and m.ref is instead for a in frame.args):
+            return Culprit(seq, expected, *inside, why=f"`{helper}` is given {instead.label} too, but uses "
+                                                         f"{given_text} where {instead.label} belongs")
+        if right_input:
+            why = f"`{helper}` computes {function.name}({given_text}) correctly, but {expected.meaning}: the wrong " \
+                  f"function is called here"
         else:
-            self.helper_notes[seq] = (f"`{helper}` computes {function_name} correctly, but is given {given_text}"
-                                      + (f" where {instead} belongs" if instead else ""))
+            why = f"`{helper}` computes {function.name} correctly, but is given {given_text}" + (
+                f" where {instead.label} belongs" if instead else "")
+        return self._called(seq, expected, frame, why)
+
+    def _called(self, seq: int, expected: Intermediate | None, frame: Frame, why: str) -> Culprit:
+        """The line that called the helper `frame` (its own line where the caller is not the student's)."""
         if frame.parent is None or frame.call_line is None:
-            return Culprit(seq, expected)
-        return Culprit(seq, expected, frame.parent, frame.call_line, f"{helper}(…)")
+            return Culprit(seq, expected, why=why)
+        return Culprit(seq, expected, frame.parent, frame.call_line, f"{_short(frame)}(…)", why)
+
+    def _made_of(self, expected: Intermediate | None, ref: Intermediate) -> bool:
+        """Is `ref` one of the ingredients `expected` is made of directly?"""
+        return (expected is not None and expected.layer is not None
+                and (ref.kind, ref.layer) in ingredients(expected.kind, expected.layer, self.n_layers, self.head))
 
     def helper_of(self, seq: int, consumer: int | None) -> Frame | None:
         """The call that handed `seq` to frame `consumer` (its return value), if a student helper did."""
@@ -355,15 +361,18 @@ class Blame:
                         return True
         return False
 
-    def _instead(self, given: Match | None, expected: Intermediate | None) -> str:
-        """The ingredient of `expected` that an argument of this shape should have been."""
+    def _instead(self, given: Match | None, expected: Intermediate | None, keys: list | None = None,
+                 read: set = frozenset()) -> Intermediate | None:
+        """The computed ingredient of `expected` (of `keys`, by default its direct ones) that an array of `given`'s
+        shape should have been: not `given`'s own, nor one in `read`."""
         if given is None or expected is None or expected.layer is None:
-            return ""
-        for key in ingredients(expected.kind, expected.layer, self.n_layers, self.head):
+            return None
+        for key in ingredients(expected.kind, expected.layer, self.n_layers, self.head) if keys is None else keys:
             ref = self.by_kind.get(key)
-            if ref is not None and ref is not given.ref and ref.array.shape == given.ref.array.shape:
-                return ref.label
-        return ""
+            if (ref is not None and ref is not given.ref and key not in read and ref.kind not in INPUTS
+                    and ref.array.shape == given.ref.array.shape):
+                return ref
+        return None
 
     def _given_wrong(self, seq: int, expected: Intermediate | None) -> Culprit | None:
         """A wrong value a helper returns, made only of the helper's arguments, one of them a right intermediate
@@ -378,12 +387,9 @@ class Blame:
         for read in binding.reads:
             m = self.match(read)
             if m is not None and m.exact and m.ref.kind not in INPUTS and (m.ref.kind, m.ref.layer) not in recipe:
-                shape = self.trace.arrays[read].shape
-                instead = [self.by_kind[k].label for k in recipe if k in self.by_kind and k[0] not in INPUTS
-                           and k not in read_kinds and self.by_kind[k].array.shape == shape]
-                self.helper_notes[seq] = f"`{_short(frame)}` is given {m.ref.label}" + (
-                    f" where {instead[0]} belongs" if instead else f", which {expected.label} is not made of")
-                return Culprit(seq, expected, frame.parent, frame.call_line, f"{_short(frame)}(…)")
+                instead = self._instead(m, expected, recipe, read_kinds)
+                return self._called(seq, expected, frame, f"`{_short(frame)}` is given {m.ref.label}" + (
+                    f" where {instead.label} belongs" if instead else f", which {expected.label} is not made of"))
         return None
 
     def _expected_for(self, seq: int, parent: Intermediate | None, consumer: int | None = None
@@ -419,8 +425,8 @@ class Blame:
         if self.neutral(seq) and expected is not None:
             return "all zeros", (f"nothing after this line writes {expected.label} into it (does a loop stop early, "
                                  f"or skip a layer?)")
-        if seq in self.helper_notes:
-            return found, self.helper_notes[seq]
+        if culprit.why:
+            return found, culprit.why
         if m is not None and expected is not None and m.ref is expected and not m.exact:
             return found, _factor_words(m, expected, self.batch)
         if m is not None and expected is not None and m.exact and m.ref is not expected:
