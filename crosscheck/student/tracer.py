@@ -386,13 +386,10 @@ class Tracer:
     def source_lines(self) -> None:
         """The text of every recorded line and of CONTEXT lines around it, per file."""
         wanted: dict[tuple[str, int | None], set[int]] = {}
-        files: dict[tuple[str, int | None], str] = {}
-        for state_frame in self.trace.frames:
-            files.setdefault((state_frame.file, state_frame.cell), "")
-        by_frame = {f.serial: f for f in self.trace.frames}
-        places = [(by_frame[b.frame], b.line) for b in self.trace.bindings]
-        places += [(f, f.return_line) for f in self.trace.frames if f.return_line]
-        places += [(by_frame[f.parent], f.call_line) for f in self.trace.frames if f.parent is not None and f.call_line]
+        frames = self.trace.frames  # frames[serial]
+        places = [(frames[b.frame], b.line) for b in self.trace.bindings]
+        places += [(f, f.return_line) for f in frames if f.return_line]
+        places += [(frames[f.parent], f.call_line) for f in frames if f.parent is not None and f.call_line]
         for f, line in places:
             wanted.setdefault((f.file, f.cell), set()).update(range(line - CONTEXT, line + CONTEXT + 1))
         for filename, where in self._mine.items():
