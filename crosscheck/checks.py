@@ -427,14 +427,22 @@ def _forward(run: Run) -> CheckResult:
     return result
 
 
-def _worst_rows(run: Run, result: CheckResult, rows: int = 16) -> np.ndarray:
+def _worst_rows(run: Run, result: CheckResult) -> np.ndarray:
     """The failing input case's rows where the outputs differ most (a traced feedforward is given these)."""
     ev, bounds = run.evidence, np.cumsum([0] + [len(x) for x in run.cases.values()])
     for (name, x), a, b in zip(run.cases.items(), bounds[:-1], bounds[1:]):
         if str(Label(None, "output", case="" if name == "test set" else name)) in result.failing:
-            gap = np.nan_to_num(np.abs(ev.out_candidate[a:b] - ev.out_torch[a:b]), nan=np.inf).max(axis=1)
-            return x[np.sort(np.argsort(-gap, kind="stable")[:rows])]
-    return run.x_eval[:rows]
+            return _most_different(x, ev.out_candidate[a:b], ev.out_torch[a:b])
+    return run.x_eval[:TRACED_ROWS]
+
+
+TRACED_ROWS = 16  # a failing feedforward is traced on this many of its inputs
+
+
+def _most_different(x: np.ndarray, got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """The TRACED_ROWS rows of x whose outputs differ most (NaN counts as the most), in their order."""
+    gap = np.nan_to_num(np.abs(got - want), nan=np.inf).max(axis=1)
+    return x[np.sort(np.argsort(-gap, kind="stable")[:TRACED_ROWS])]
 
 
 STRESS_LOGITS = 1e3  # far beyond exp's float64 range (~709): an unshifted softmax overflows
@@ -468,8 +476,7 @@ def forward_under_stress(run: Run) -> CheckResult | None:
     result = compare("forward", [got], [want], [Label(None, "output", case="logits ±1e3, ties")], TOL["forward"])
     if result.passed:
         return None
-    gap = np.nan_to_num(np.abs(got - want), nan=np.inf).max(axis=1)
-    run.evidence.failed(FailingCall("feedforward", params, x=x[np.sort(np.argsort(-gap, kind="stable")[:16])]))
+    run.evidence.failed(FailingCall("feedforward", params, x=_most_different(x, got, want)))
     if not np.all(np.isfinite(got)):
         result.hint = ("at logits of about ±1e3 your outputs are NaN/inf where torch's are finite: exp overflows "
                        "float64 beyond ~709. Subtract each row's max logit before exp (stable softmax); the shift "
