@@ -34,8 +34,8 @@ from crosscheck.tolerances import TOL
 MATCH_RTOL = TOL["gradients"].rtol
 INNER = {"<listcomp>": "a list comprehension", "<genexpr>": "a generator expression", "<lambda>": "a lambda",
          "<dictcomp>": "a dict comprehension", "<setcomp>": "a set comprehension"}
-INPUTS = {"x", "y", "W", "b"}
-PER_SAMPLE = {"x", "y", "z", "a", "fprime", "dL/da", "delta"}  # a batch's rows: one sample each  # what a call is given; every other intermediate is computed by some line
+INPUTS = {"x", "y", "W", "b"}  # what a call is given; every other intermediate is computed by some line
+PER_SAMPLE = {"x", "y", "z", "a", "fprime", "dL/da", "delta"}  # a batch's rows: one sample each
 
 
 @dataclass(frozen=True)
@@ -577,7 +577,8 @@ def locate(trace: Trace, refs: list[Intermediate], wrong: dict[str, Intermediate
         g_code = trace.lines.get(file_key(g_frame.file, g_frame.cell), {}).get(g.line, "").strip()
         g_name = "its value" if g.name.startswith("return") else f"`{g.name}`"
         same_place = (g_frame.file, g_frame.cell) == (frame.file, frame.cell)
-        g_place = f"line {g.line}" if same_place else Source(g_frame.file, "", g.line, "", "", "", cell=g_frame.cell).place
+        g_place = (f"line {g.line}" if same_place
+                   else Source(g_frame.file, "", g.line, "", "", "", cell=g_frame.cell).place)
         last_good = f"{g_place} `{g_code}`: {g_name} is {blame.match(good).ref.meaning}"
     passes = {b.iteration for b in trace.bindings if b.frame == binding.frame and b.line == binding.line}
     name = culprit.name or _shown_name(trace, binding)

@@ -83,29 +83,29 @@ def intermediates(spec: Spec, params: list[np.ndarray], x: np.ndarray, y: np.nda
     fprime = [None if m is None else _derivative(m, z_l.detach().numpy()) for m, z_l in zip(acts, z)]
     out = []
     linears = torch_ref.model.linears(model)
-    out += _make("x", None, h=x, activation="", layout=layout)
+    out.append(_make("x", None, x, "", layout))
     if y is not None:
-        out += _make("y", None, h=y, activation="", layout=layout)
+        out.append(_make("y", None, y, "", layout))
     for l in range(n):
         act = activation[l]
-        out += _make("W", l, linears[l].weight.detach().T.numpy(), act, layout)
-        out += _make("b", l, linears[l].bias.detach().numpy(), act, layout)
-        out += _make("z", l, z[l].detach().numpy(), act, layout)
-        out += _make("a", l, a[l].detach().numpy(), act, layout)
+        out.append(_make("W", l, linears[l].weight.detach().T.numpy(), act, layout))
+        out.append(_make("b", l, linears[l].bias.detach().numpy(), act, layout))
+        out.append(_make("z", l, z[l].detach().numpy(), act, layout))
+        out.append(_make("a", l, a[l].detach().numpy(), act, layout))
         if fprime[l] is not None:
-            out += _make("fprime", l, fprime[l], act, layout)
+            out.append(_make("fprime", l, fprime[l], act, layout))
         if y is None:
             continue
         if a[l].grad is not None:
-            out += _make("dL/da", l, a[l].grad.numpy(), act, layout)
-        out += _make("delta", l, z[l].grad.numpy(), act, layout)
-        out += _make("dW", l, linears[l].weight.grad.T.numpy(), act, layout)
-        out += _make("db", l, linears[l].bias.grad.numpy(), act, layout)
+            out.append(_make("dL/da", l, a[l].grad.numpy(), act, layout))
+        out.append(_make("delta", l, z[l].grad.numpy(), act, layout))
+        out.append(_make("dW", l, linears[l].weight.grad.T.numpy(), act, layout))
+        out.append(_make("db", l, linears[l].bias.grad.numpy(), act, layout))
     return out
 
 
-def _make(kind: str, layer: int | None, h: np.ndarray, activation: str, layout: str) -> list[Intermediate]:
-    return _made(kind, layer, h, *_label(kind, layer, activation), layout)
+def _make(kind: str, layer: int | None, array: np.ndarray, activation: str, layout: str) -> Intermediate:
+    return _made(kind, layer, array, *_label(kind, layer, activation), layout)
 
 
 STATES = {"momentum_buffer": "torch's momentum buffer", "exp_avg": "Adam's first moment m",
@@ -131,16 +131,17 @@ def update_intermediates(spec: Spec, history: list[tuple[list[np.ndarray], float
     for i, (p, g, a) in enumerate(zip(params, grads, after)):
         name, layer = ("W", "b")[i % 2], i // 2
         n = str(layer).translate(SUB)
-        out += _made(name, layer, p, f"{name}{n}", f"{name}{n} before the step", layout)
-        out += _made("d" + name, layer, g, f"∂L/∂{name}{n}", f"∂L/∂{name}{n}, the gradient the step is given", layout)
-        out += _made(name + "+", layer, a, f"{name}{n} after", f"{name}{n} after torch.optim's step", layout)
-        out += _made("Δ" + name, layer, a - p, f"Δ{name}{n}", f"Δ{name}{n}, torch.optim's step", layout)
+        out.append(_made(name, layer, p, f"{name}{n}", f"{name}{n} before the step", layout))
+        out.append(_made("d" + name, layer, g, f"∂L/∂{name}{n}", f"∂L/∂{name}{n}, the gradient the step is given",
+                         layout))
+        out.append(_made(name + "+", layer, a, f"{name}{n} after", f"{name}{n} after torch.optim's step", layout))
+        out.append(_made("Δ" + name, layer, a - p, f"Δ{name}{n}", f"Δ{name}{n}, torch.optim's step", layout))
         for key, value in state_after[i].items():
             what = STATES.get(key, key)
-            out += _made(f"{name}:{key}", layer, value, f"{what} of {name}{n}", f"{what} of {name}{n}", layout)
+            out.append(_made(f"{name}:{key}", layer, value, f"{what} of {name}{n}", f"{what} of {name}{n}", layout))
             if key in state_before[i]:
-                out += _made(f"{name}:{key}-", layer, state_before[i][key], f"{what} of {name}{n} before the step",
-                             f"{what} of {name}{n} before the step", layout)
+                out.append(_made(f"{name}:{key}-", layer, state_before[i][key], f"{what} of {name}{n} before the step",
+                             f"{what} of {name}{n} before the step", layout))
     return out
 
 
@@ -154,12 +155,11 @@ def _states(side: TorchSide, tensors: list[torch.Tensor]) -> list[dict[str, np.n
     return out
 
 
-def _made(kind: str, layer: int | None, array: np.ndarray, label: str, meaning: str, layout: str
-          ) -> list[Intermediate]:
+def _made(kind: str, layer: int | None, array: np.ndarray, label: str, meaning: str, layout: str) -> Intermediate:
     array = np.array(array, dtype=np.float64, copy=True)
     if layout == "nielsen":  # rows become columns (one sample), W (n_in, n_out) becomes (n_out, n_in)
         array = array.T.copy() if array.ndim == 2 else array.reshape(-1, 1)
-    return [Intermediate(kind, layer, array, label, meaning)]
+    return Intermediate(kind, layer, array, label, meaning)
 
 
 def ingredients(kind: str, layer: int, n_layers: int, head: str) -> list[tuple[str, int | None]]:
@@ -172,7 +172,8 @@ def ingredients(kind: str, layer: int, n_layers: int, head: str) -> list[tuple[s
         return [(f"{name}:{key}", layer) for key in STATES] + [("d" + name, layer), (name, layer)]
     if ":" in kind and not kind.endswith("-"):  # a state from its value before, the gradient (and p: SGD's decay)
         name = kind.split(":")[0]
-        return [(kind + "-", layer), ("d" + name, layer)] + ([(name, layer)] if kind.endswith("momentum_buffer") else [])
+        decay = [(name, layer)] if kind.endswith("momentum_buffer") else []
+        return [(kind + "-", layer), ("d" + name, layer)] + decay
     last = layer == n_layers - 1
     below = ("a", layer - 1) if layer > 0 else ("x", None)
     if kind == "z":

@@ -80,7 +80,8 @@ def test_the_line_score_counts_hits_misses_and_false_lines(data, capsys):
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-        chosen = {"lab_layout.py:WrongSigmoidPrimeHelper", "lab_layout.py:DeepLoopStopsEarly", "correct.py:SumThenDivide"}
+        chosen = {"lab_layout.py:WrongSigmoidPrimeHelper", "lab_layout.py:DeepLoopStopsEarly",
+                  "correct.py:SumThenDivide"}
         entries = [e for e in module.corpus.ENTRIES if e.name in chosen]
         module.corpus.ENTRIES, original = entries, module.corpus.ENTRIES
         try:

@@ -21,7 +21,7 @@ IDS = [entry.name for entry in ENTRIES]
 KNOWN_MISSES = {
     "lab_layout.py:LabBeforeActAfterSigmoid": "before_act.append(x) after the sigmoid: it names sigmoid_prime(bef_act)",
     "nielsen_layout.py:NielsenZsAfterSigmoid": "zs.append(z) after the sigmoid: it names sigmoid_prime(zs[-1])",
-    "lab_layout.py:DeepLoopStopsEarly": "the loop's range stops early: it names the zeros' line, 'nothing writes ∂L/∂b₀'",
+    "lab_layout.py:DeepLoopStopsEarly": "the loop stops early: it names the zeros' line, 'nothing writes ∂L/∂b₀'",
 }
 
 
